@@ -1,0 +1,5 @@
+import sys
+
+from agentroll.cli.main import main
+
+sys.exit(main())
