@@ -1,0 +1,94 @@
+"""Streaming for every format: re-scan the settled buffer and send only what grew.
+
+Simple on purpose: a format's `scan` is already required to classify a prefix
+as the full text would, so whatever a prefix shows (stripped content, a
+complete name, an argument-text prefix) is final and can be sent. The only
+thing held back is a tail that could be the start of a marker split across
+chunks. Each feed re-scans the buffer: O(len x feeds), fine for one turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from agentroll.types import ParsedMessage, ToolSpec
+
+from .base import Delta, RawCall, Source, TextRegion, call_id_for
+
+if TYPE_CHECKING:
+    from .base import RegionParser
+
+
+@dataclass(slots=True)
+class _CallSent:
+    header: bool = False  # the first delta (index, id, name) went out
+    args: int = 0  # characters of argument text sent
+
+
+def partial_marker_len(text: str, markers: Sequence[str]) -> int:
+    """Length of the longest tail of `text` that is a proper prefix of some marker."""
+    best = 0
+    for m in markers:
+        for k in range(min(len(m) - 1, len(text)), best, -1):
+            if text.endswith(m[:k]):
+                best = k
+                break
+    return best
+
+
+class RegionStreamParser:
+    """StreamParser for any RegionParser. Joined deltas == the one-shot parse's content/reasoning, and
+    for every call that parsed to a `call`: its name and its argument text (`call.raw`, "" when None)."""
+
+    def __init__(self, parser: RegionParser, tools: Sequence[ToolSpec] = ()):
+        self._parser, self._tools = parser, tuple(tools)
+        self._buf = ""
+        self._settled = -1
+        self._text_sent = {"content": 0, "reasoning": 0}
+        self._calls: list[_CallSent] = []
+
+    def feed(self, text: str) -> list[Delta]:
+        self._buf += text
+        settled = len(self._buf) - partial_marker_len(self._buf, self._parser.markers)
+        return self._emit(settled)
+
+    def flush(self) -> list[Delta]:
+        return self._emit(len(self._buf))
+
+    def finish(self) -> ParsedMessage:
+        return self._parser.parse(self._buf, self._tools)
+
+    def _emit(self, settled: int) -> list[Delta]:
+        if settled == self._settled:
+            return []
+        self._settled = settled
+        src = Source(self._buf[:settled])
+        out: list[Delta] = []
+        joined = {"content": "", "reasoning": ""}
+        index = 0
+        for region in self._parser.scan(src, self._tools):
+            if isinstance(region, TextRegion):
+                joined[region.kind] += src.text[region.start : region.end]
+                now = joined[region.kind].strip()  # stripping a prefix gives a prefix of the stripped whole
+                if len(now) > self._text_sent[region.kind]:
+                    out.append(Delta(**{region.kind: now[self._text_sent[region.kind] :]}))
+                    self._text_sent[region.kind] = len(now)
+                continue
+            out.extend(self._call_deltas(index, region))
+            index += 1
+        return out
+
+    def _call_deltas(self, index: int, call: RawCall) -> list[Delta]:
+        while len(self._calls) <= index:
+            self._calls.append(_CallSent())
+        sent = self._calls[index]
+        out: list[Delta] = []
+        if not sent.header and call.name:
+            out.append(Delta(index=index, id=call.call_id or call_id_for(index), name=call.name))
+            sent.header = True
+        if sent.header and call.args_text and len(call.args_text) > sent.args:
+            out.append(Delta(index=index, arguments=call.args_text[sent.args :]))
+            sent.args = len(call.args_text)
+        return out
