@@ -1,0 +1,93 @@
+"""The runtime prefix check: do an episode's tokens match the canonical render of its messages?
+
+A segment's tokens are pieces: rendered by us (mask 0: the first prompt,
+bridges) and sampled by the model (mask 1). The canonical text renders the
+segment's messages with each sampled assistant turn replaced by its sampled
+text verbatim (so the model's own formatting is never held against it). Then:
+
+1. text: every piece's text appears at its place in the canonical text;
+2. tokens: every rendered piece is exactly the canonical encoding of its text;
+3. boundaries: encoding the canonical text piece by piece gives the same IDs
+   as encoding it whole (no BPE merge across a piece boundary).
+
+A failure of (1) on a sampled piece means the template would re-render the
+model's turn differently (it strips reasoning, trims whitespace): a *history*
+drift. Any other failure is a *bridge* drift: tokens we rendered that a
+canonical render would not produce. The last sampled piece of a segment is not
+compared: nothing was rendered after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agentroll.renderers.base import Drift
+from agentroll.types import Message, ToolSpec
+
+
+def pieces(loss_mask: Sequence[int]) -> list[tuple[int, int, int]]:
+    """Runs of equal mask: (mask, start, end)."""
+    runs: list[tuple[int, int, int]] = []
+    start = 0
+    for i in range(1, len(loss_mask) + 1):
+        if i == len(loss_mask) or loss_mask[i] != loss_mask[start]:
+            runs.append((loss_mask[start], start, i))
+            start = i
+    return runs
+
+
+def check_segment(
+    renderer: Any, messages: Sequence[Message], tools: Sequence[ToolSpec], token_ids: Sequence[int], mask: Sequence[int]
+) -> Drift | None:
+    """None when `token_ids` is token-exact against the canonical render of `messages` (see module doc)."""
+    runs = pieces(mask)
+    if runs and runs[-1][0] == 1:
+        runs = runs[:-1] if len(runs) > 1 else runs
+    tok = renderer.tokenizer
+    verbatim = _verbatim(renderer, messages, token_ids, pieces(mask))
+    ends_open = messages[-1].role != "assistant"
+    canonical = renderer.render_text(verbatim, tools, add_generation_prompt=ends_open)
+
+    cursor, spans = 0, []
+    for kind, start, end in runs:
+        ids = list(token_ids[start:end])
+        text = tok.decode(ids)
+        if canonical[cursor : cursor + len(text)] != text:
+            where = "history" if kind == 1 else "bridge"
+            return _drift(tok, token_ids, start, canonical, cursor, text, f"{where}: text differs from the template")
+        if kind == 0 and tok.encode(text) != ids:
+            expected = tok.encode(text)
+            return Drift(start, expected, ids, f"bridge: {text[:60]!r} is not canonically tokenized")
+        spans.append((cursor, cursor + len(text)))
+        cursor += len(text)
+
+    whole = tok.encode(canonical[:cursor])
+    piecewise = [t for a, b in spans for t in tok.encode(canonical[a:b])]
+    if whole != piecewise:
+        i = next(k for k, (x, y) in enumerate(zip(whole, piecewise, strict=False)) if x != y) if whole else 0
+        return Drift(i, whole[i : i + 4], piecewise[i : i + 4], "bridge: a token merges across a turn boundary")
+    return None
+
+
+def _verbatim(
+    renderer: Any, messages: Sequence[Message], token_ids: Sequence[int], runs: list[tuple[int, int, int]]
+) -> list[Message]:
+    """The messages with each assistant turn sampled in this segment replaced by its sampled text."""
+    sampled = [(s, e) for kind, s, e in runs if kind == 1]
+    stop_ids = set(renderer.stop_token_ids())
+    out = list(messages)
+    assistant_at = [i for i, m in enumerate(messages) if m.role == "assistant"][-len(sampled) :] if sampled else []
+    for i, (s, e) in zip(assistant_at, sampled, strict=True):
+        ids = list(token_ids[s:e])
+        if ids and ids[-1] in stop_ids:
+            ids = ids[:-1]
+        out[i] = Message(role="assistant", content=renderer.tokenizer.decode(ids))
+    return out
+
+
+def _drift(tok: Any, token_ids: Sequence[int], start: int, canonical: str, cursor: int, text: str, why: str) -> Drift:
+    expected = tok.encode(canonical[cursor : cursor + len(text)])
+    actual = list(token_ids[start : start + len(expected) or start + 1])
+    context = f"{why}\n  template: {canonical[cursor : cursor + 80]!r}\n  episode:  {text[:80]!r}"
+    return Drift(start, expected, actual, context)

@@ -1,0 +1,224 @@
+"""The generic renderer: any Hugging Face chat template + tokenizer.
+
+Rendering uses transformers' own template machinery (the same function
+`apply_chat_template` calls), so the first prompt is byte-identical to what
+`tokenizer.apply_chat_template(..., tokenize=True)` gives.
+
+The bridge never re-renders the history. It renders a fixed-size context
+(a placeholder user turn + the last sampled assistant turn) with and without
+the new messages and appends only the difference:
+
+    A = template([user, assistant])                       # ends "...<|im_end|>\n"
+    B = template([user, assistant, *new], gen_prompt)      # A + "<|im_start|>user\n<tool_response>..."
+    bridge = encode(tail_after_stop_token(A) + B[len(A):])
+
+so its cost depends on the new messages only. When the template does not
+extend (B does not start with A, or it drops the turn's reasoning from
+history), the bridge says so and returns a fresh full prompt for a new segment.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentroll.errors import RenderError
+from agentroll.renderers.base import Bridge, Drift
+from agentroll.types import Message, ParsedMessage, ToolSpec
+
+_PLACEHOLDER_USER = Message(role="user", content=".")
+
+
+class HFTokenizer:
+    """Adapter from a transformers tokenizer to agentroll's Tokenizer protocol."""
+
+    def __init__(self, hf: Any):
+        self.hf = hf
+
+    def encode(self, text: str) -> list[int]:
+        return self.hf.encode(text, add_special_tokens=False)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.hf.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        enc = self.hf(text, add_special_tokens=False, return_offsets_mapping=True)
+        return enc["input_ids"], enc["offset_mapping"]
+
+    def token_id(self, token: str) -> int | None:
+        ids = self.encode(token)
+        return ids[0] if len(ids) == 1 else None
+
+
+@dataclass(frozen=True)
+class TemplateConfig:
+    """What a family adds to a bare template: how calls are written, where turns end, reasoning tags."""
+
+    tool_format: str | None = "hermes"  # a toolcalls parser name; None: the model cannot call tools
+    stop_tokens: tuple[str, ...] = ("<|im_end|>",)  # tokens that end an assistant turn
+    reasoning_tags: tuple[str, str] | None = None  # ("<think>", "</think>") for thinking models
+    arguments_as_json: bool = False  # the template concatenates arguments as a JSON string (DeepSeek)
+    template_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"enable_thinking": False}
+
+
+class TemplateRenderer:
+    """Renderer over a Hugging Face chat template. See the module docstring for the bridge."""
+
+    def __init__(self, name: str, hf_tokenizer: Any, chat_template: str, config: TemplateConfig | None = None):
+        self.name = name
+        self.tokenizer = HFTokenizer(hf_tokenizer)
+        self.chat_template = chat_template
+        self.config = config or TemplateConfig()
+        self._template_kwargs = {**hf_tokenizer.special_tokens_map, **self.config.template_kwargs}
+        self._stop_ids = [self._single_id(t) for t in self.config.stop_tokens]
+
+    def _single_id(self, token: str) -> int:
+        tid = self.tokenizer.token_id(token)
+        if tid is None:
+            raise RenderError(f"stop token {token!r} is not a single token in {self.name}'s vocabulary")
+        return tid
+
+    # --- render -------------------------------------------------------------------------------------
+
+    def render_text(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), *, add_generation_prompt: bool = True
+    ) -> str:
+        from transformers.utils.chat_template_utils import render_jinja_template
+
+        chat = [self._to_template(m) for m in messages]
+        tool_dicts = [t.to_openai() for t in tools] or None
+        try:
+            rendered, _ = render_jinja_template(
+                conversations=[chat],
+                tools=tool_dicts,
+                chat_template=self.chat_template,
+                add_generation_prompt=add_generation_prompt,
+                **self._template_kwargs,
+            )
+        except Exception as e:  # jinja raise_exception / TypeError inside a template
+            raise RenderError(f"{self.name}: the chat template failed: {e}") from e
+        return rendered[0]
+
+    def render(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), *, add_generation_prompt: bool = True
+    ) -> list[int]:
+        return self.tokenizer.encode(self.render_text(messages, tools, add_generation_prompt=add_generation_prompt))
+
+    def _to_template(self, m: Message) -> dict[str, Any]:
+        d = m.to_hf()
+        if self.config.arguments_as_json and m.tool_calls:
+            for call, wire in zip(m.tool_calls, d["tool_calls"], strict=True):
+                wire["function"]["arguments"] = call.raw if call.raw is not None else _dumps(call.arguments)
+        return d
+
+    def stop_token_ids(self) -> list[int]:
+        return list(self._stop_ids)
+
+    # --- parse --------------------------------------------------------------------------------------
+
+    def parse(self, token_ids: Sequence[int], tools: Sequence[ToolSpec] = ()) -> ParsedMessage:
+        ids = list(token_ids)
+        stopped = bool(ids) and ids[-1] in self._stop_ids
+        if stopped:
+            ids = ids[:-1]
+        reasoning, ids = self._split_reasoning(ids)
+        if self.config.tool_format is None:
+            text = self.tokenizer.decode(ids)
+            message = Message(role="assistant", content=text.strip() or None, reasoning=reasoning)
+            return ParsedMessage(message=message, stopped=stopped)
+        parsed = _parser(self.config.tool_format).parse_ids(ids, self.tokenizer, tools, special_ids=self._special_ids())
+        offset = len(token_ids) - len(ids) - (1 if stopped else 0)  # spans are relative to the whole turn
+        calls = tuple(
+            c.model_copy(update={"span": (c.span[0] + offset, c.span[1] + offset)}) for c in parsed.tool_calls
+        )
+        message = parsed.message.model_copy(update={"reasoning": reasoning or parsed.message.reasoning})
+        return ParsedMessage(message=message, tool_calls=calls, stopped=stopped)
+
+    @functools.cache  # noqa: B019 - one renderer per model, lives as long as the process
+    def _special_ids(self) -> dict[str, int]:
+        from agentroll.renderers.toolcalls.base import discover_special_ids
+
+        markers = _parser(self.config.tool_format).markers
+        hf = self.tokenizer.hf
+        special = {t.content for t in hf.added_tokens_decoder.values()}
+        return {m: i for m, i in discover_special_ids(self.tokenizer, markers).items() if m in special}
+
+    def _split_reasoning(self, ids: list[int]) -> tuple[str | None, list[int]]:
+        """Leading `<think>...</think>` becomes reasoning; the rest stays as IDs for the call parser."""
+        if self.config.reasoning_tags is None:
+            return None, ids
+        open_tag, close_tag = self.config.reasoning_tags
+        close_id = self.tokenizer.token_id(close_tag)
+        if close_id is None or close_id not in ids:
+            return None, ids
+        end = ids.index(close_id)
+        text = self.tokenizer.decode(ids[:end])
+        text = text.split(open_tag, 1)[1] if open_tag in text else text
+        return text.strip() or None, ids[end + 1 :]
+
+    # --- bridge -------------------------------------------------------------------------------------
+
+    def bridge(
+        self,
+        history: Sequence[Message],
+        new_messages: Sequence[Message],
+        tools: Sequence[ToolSpec] = (),
+        *,
+        stopped: bool = True,
+    ) -> Bridge:
+        if not history or history[-1].role != "assistant":
+            raise RenderError("bridge: history must end with the sampled assistant message")
+        last = history[-1]
+        context = [_PLACEHOLDER_USER, last]
+        try:
+            before = self.render_text(context, tools, add_generation_prompt=False)
+            after = self.render_text([*context, *new_messages], tools, add_generation_prompt=True)
+        except RenderError as e:
+            return self._fresh(history, new_messages, tools, f"the template cannot render the turn alone: {e}")
+        if not after.startswith(before):
+            return self._fresh(history, new_messages, tools, "the template re-renders history differently")
+        if last.reasoning and last.reasoning.strip() not in after:
+            return self._fresh(history, new_messages, tools, "the template drops the turn's reasoning from history")
+        closing = self._closing(before, stopped)
+        if closing is None:
+            return self._fresh(history, new_messages, tools, "the assistant turn ends with no known stop token")
+        return Bridge(self.tokenizer.encode(closing + after[len(before) :]))
+
+    def _closing(self, before: str, stopped: bool) -> str | None:
+        """Template text after the model's stop token (e.g. ChatML's '\\n'); plus the token itself if not sampled."""
+        hits = [(before.rfind(t), t) for t in self.config.stop_tokens]
+        pos, token = max(hits)
+        if pos < 0:
+            return None
+        tail = before[pos + len(token) :]
+        return tail if stopped else token + tail
+
+    def _fresh(
+        self, history: Sequence[Message], new_messages: Sequence[Message], tools: Sequence[ToolSpec], reason: str
+    ) -> Bridge:
+        ids = self.render([*history, *new_messages], tools, add_generation_prompt=True)
+        return Bridge(ids, new_segment=True, reason=reason)
+
+    # --- runtime check (PrefixChecker) --------------------------------------------------------------
+
+    def check_prefix(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], token_ids: Sequence[int], loss_mask: Sequence[int]
+    ) -> Drift | None:
+        from agentroll.renderers.check import check_segment
+
+        return check_segment(self, messages, tools, token_ids, loss_mask)
+
+
+def _dumps(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False)
+
+
+@functools.cache
+def _parser(name: str) -> Any:
+    from agentroll.renderers.toolcalls import get_parser
+
+    return get_parser(name)
