@@ -435,3 +435,30 @@ def _json_error(body: str) -> str:
     except json.JSONDecodeError as e:
         return f"tool call is not valid JSON: {e}"
     return "tool call is not a single JSON object"
+
+
+_CLOSERS = {"{": "}", "[": "]", "(": ")"}
+
+
+def match_close(text: str, i: int, end: int, quotes: str = '"') -> int | None:
+    """Offset after the bracket that closes the one at text[i], skipping quoted strings; None if
+    text[i:end] ends first. Only nesting is checked, not validity: the caller decodes the span."""
+    stack: list[str] = []
+    quote: str | None = None
+    while i < end:
+        ch = text[i]
+        if quote is not None:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in quotes:
+            quote = ch
+        elif ch in _CLOSERS:
+            stack.append(_CLOSERS[ch])
+        elif stack and ch == stack[-1]:
+            stack.pop()
+            if not stack:
+                return i + 1
+        i += 1
+    return None

@@ -1,0 +1,74 @@
+"""`kimi_k2`: Kimi K2 tool calls; the call id is the model's own `functions.NAME:IDX`.
+
+    <|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>
+    {"city": "Paris"}<|tool_call_end|><|tool_calls_section_end|>
+
+Section markers and whitespace between calls are not content; other text is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agentroll.types import ParseStatus, ToolSpec
+
+from .base import RawCall, Region, RegionParser, Source, TextRegion
+
+SECTION_BEGIN, SECTION_END = "<|tool_calls_section_begin|>", "<|tool_calls_section_end|>"
+CALL_BEGIN, ARGS_BEGIN, CALL_END = "<|tool_call_begin|>", "<|tool_call_argument_begin|>", "<|tool_call_end|>"
+
+
+class KimiK2Parser(RegionParser):
+    name = "kimi_k2"
+    markers = (SECTION_BEGIN, SECTION_END, CALL_BEGIN, ARGS_BEGIN, CALL_END)
+
+    def scan(self, src: Source, tools: Sequence[ToolSpec]) -> list[Region]:
+        text, pos, out = src.text, 0, []
+        in_section = False
+        while True:
+            hits = [(at, m) for m in (SECTION_BEGIN, SECTION_END, CALL_BEGIN) if (at := src.find(m, pos)) >= 0]
+            if not hits:
+                if in_section and not text[pos:].strip():
+                    out.append(RawCall(pos, len(text), closed=False))  # section opened, no call yet
+                else:
+                    out.append(TextRegion(pos, len(text)))
+                return out
+            at, marker = min(hits)
+            if not (in_section and not text[pos:at].strip()):
+                out.append(TextRegion(pos, at))
+            pos = at + len(marker)
+            if marker == CALL_BEGIN:
+                call = _call(src, at, pos)
+                out.append(call)
+                if not call.closed:
+                    return out
+                pos = call.end
+            in_section = marker != SECTION_END
+
+
+def _call(src: Source, start: int, body: int) -> RawCall:
+    text = src.text
+    close = src.find(CALL_END, body)
+    closed = close >= 0
+    body_end = close if closed else len(text)
+    call = RawCall(start, close + len(CALL_END) if closed else len(text), closed)
+    args = src.find(ARGS_BEGIN, body, body_end)
+    if args < 0:
+        if closed:
+            call.name = _name(text[body:body_end].strip())
+            call.status, call.error = ParseStatus.INVALID_ARGUMENTS, f"no {ARGS_BEGIN} after the call id"
+        return call
+    call_id = text[body:args].strip()
+    call.call_id = call_id or None
+    call.name = _name(call_id)
+    call.args_text = text[args + len(ARGS_BEGIN) : body_end]
+    return call
+
+
+def _name(call_id: str) -> str | None:
+    """`functions.get_weather:0` -> `get_weather` (the prefix and index are optional)."""
+    name = call_id.removeprefix("functions.")
+    head, colon, index = name.rpartition(":")
+    if colon and index.isdigit():
+        name = head
+    return name or None

@@ -1,0 +1,126 @@
+"""`pythonic`: a Python list of calls, `[get_weather(city="Paris"), f(a=1)]` (Llama 3.2/4, ToolACE).
+
+The list must open the turn (after whitespace, and `<|python_start|>` for
+Llama 4); text after it is content, as is a turn that does not start with `[`.
+It is parsed with `ast` and values read with `ast.literal_eval`, never run;
+`true`/`false`/`null` are accepted for JSON-minded models. Argument text is
+the canonical JSON of the decoded arguments.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from agentroll.types import ParseStatus, ToolSpec
+
+from .base import RawCall, Region, RegionParser, Source, TextRegion, match_close
+
+START, END = "<|python_start|>", "<|python_end|>"
+_JSON_NAMES = {"true": True, "false": False, "null": None}
+
+
+class PythonicParser(RegionParser):
+    name = "pythonic"
+    markers = (START, END)
+
+    def scan(self, src: Source, tools: Sequence[ToolSpec]) -> list[Region]:
+        text = src.text
+        begin = len(text) - len(text.lstrip())
+        if src.at(START, begin):
+            begin += len(START)
+            begin += len(text[begin:]) - len(text[begin:].lstrip())
+        elif START.startswith(text[begin:]) and begin < len(text):
+            return [RawCall(begin, len(text), closed=False)]  # may still become the tag
+        if not text.startswith("[", begin):
+            return [TextRegion(0, len(text))]
+        start = len(text) - len(text.lstrip())
+        close = match_close(text, begin, len(text), quotes="\"'")
+        if close is None:
+            return [RawCall(start, len(text), closed=False)]
+        end = close
+        rest = end + len(text[end:]) - len(text[end:].lstrip())
+        if src.at(END, rest):
+            end = rest + len(END)
+        return [*_calls(text, start, begin, close, end), TextRegion(end, len(text))]
+
+
+def _calls(text: str, start: int, begin: int, close: int, end: int) -> list[RawCall]:
+    source = text[begin:close]
+    try:
+        tree = ast.parse(source, mode="eval").body
+    except SyntaxError as e:
+        return [RawCall(start, end, True, status=ParseStatus.INVALID_JSON, error=f"not a Python call list: {e.msg}")]
+    if not isinstance(tree, ast.List):
+        return [RawCall(start, end, True, status=ParseStatus.INVALID_JSON, error="not a list of calls")]
+    offsets = _line_offsets(source)
+    calls = []
+    for i, node in enumerate(tree.elts):
+        # The first call's span starts with the list (and tag), the last one's ends with it.
+        a = start if i == 0 else begin + _offset(source, offsets, node.lineno, node.col_offset)
+        b = end if i == len(tree.elts) - 1 else begin + _offset(source, offsets, node.end_lineno, node.end_col_offset)
+        calls.append(_call(node, a, b))
+    return calls or [RawCall(start, end, True, status=ParseStatus.MISSING_NAME, error="an empty call list")]
+
+
+def _call(node: ast.expr, start: int, end: int) -> RawCall:
+    call = RawCall(start, end, True)
+    if not isinstance(node, ast.Call):
+        call.error = "a list element that is not a call"
+        return call
+    call.name = _dotted(node.func)
+    if call.name is None:
+        call.error = "the called thing is not a name"
+        return call
+    if node.args:
+        call.status, call.error = ParseStatus.INVALID_ARGUMENTS, "positional arguments; only keywords name parameters"
+        return call
+    if any(kw.arg is None for kw in node.keywords):
+        call.status, call.error = ParseStatus.INVALID_ARGUMENTS, "**kwargs is not a literal argument"
+        return call
+    args = {}
+    for kw in node.keywords:
+        try:
+            args[kw.arg] = _literal(kw.value)
+        except ValueError:
+            call.status = ParseStatus.INVALID_ARGUMENTS
+            call.error = f"argument {kw.arg}= is not a literal: {ast.unparse(kw.value)}"
+            return call
+    call.arguments = args
+    call.args_text = json.dumps(args, ensure_ascii=False)
+    return call
+
+
+def _literal(node: ast.expr) -> Any:
+    if isinstance(node, ast.Name) and node.id in _JSON_NAMES:
+        return _JSON_NAMES[node.id]
+    if isinstance(node, ast.List | ast.Tuple):
+        return [_literal(e) for e in node.elts]
+    if isinstance(node, ast.Dict):
+        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values, strict=True) if k is not None}
+    return ast.literal_eval(node)
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute) and (base := _dotted(node.value)):
+        return f"{base}.{node.attr}"
+    return None
+
+
+def _line_offsets(source: str) -> list[int]:
+    offsets, pos = [0], 0
+    for line in source.splitlines(keepends=True):
+        pos += len(line)
+        offsets.append(pos)
+    return offsets
+
+
+def _offset(source: str, offsets: list[int], lineno: int | None, col: int | None) -> int:
+    """ast's (line, UTF-8 byte column) -> character offset in `source`."""
+    line_start = offsets[(lineno or 1) - 1]
+    line = source[line_start : offsets[lineno or 1] if (lineno or 1) < len(offsets) else len(source)]
+    return line_start + len(line.encode("utf-8")[: col or 0].decode("utf-8", errors="ignore"))
