@@ -1,0 +1,121 @@
+"""Mistral tool calls (vLLM `--tool-call-parser mistral`), both wire forms:
+
+- v3 .. v7: `[TOOL_CALLS][{"name": "f", "arguments": {...}, "id": "a1b2c3d4e"}, ...]`
+  (one marker, a JSON list; the id is optional and kept when present);
+- v11+:     `[TOOL_CALLS]f[ARGS]{...}[TOOL_CALLS]g[CALL_ID]a1b2c3d4e[ARGS]{...}`
+  (one marker per call; `[CALL_ID]` only in v11).
+
+Text before the first marker (and any text after a finished list) is content.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from agentroll.types import ParseStatus, ToolSpec
+
+from .base import RawCall, Region, RegionParser, Source, TextRegion, scan_call_object
+
+CALLS, ARGS, CALL_ID = "[TOOL_CALLS]", "[ARGS]", "[CALL_ID]"
+_WS = " \t\n\r"
+
+
+class MistralParser(RegionParser):
+    name = "mistral"
+    markers = (CALLS, ARGS, CALL_ID)
+
+    def scan(self, src: Source, tools: Sequence[ToolSpec]) -> list[Region]:
+        text, n = src.text, len(src.text)
+        regions: list[Region] = []
+        pos = 0
+        while pos < n:
+            mark = src.find(CALLS, pos)
+            if mark < 0:
+                regions.append(TextRegion(pos, n))
+                break
+            if mark > pos:
+                regions.append(TextRegion(pos, mark))
+            body = _skip_ws(text, mark + len(CALLS), n)
+            if body < n and text[body] in "[{":
+                pos = _scan_json_calls(src, mark, body, regions)
+            else:
+                pos = _scan_named_call(src, mark, regions)
+        return regions
+
+
+def _skip_ws(text: str, i: int, end: int) -> int:
+    while i < end and text[i] in _WS:
+        i += 1
+    return i
+
+
+def _scan_json_calls(src: Source, mark: int, body: int, regions: list[Region]) -> int:
+    """The v3 list (or bare objects); returns where scanning goes on."""
+    text = src.text
+    end = src.find(CALLS, body)
+    end = len(text) if end < 0 else end
+    i = body + 1 if text[body] == "[" else body
+    start = mark  # the first call's raw text includes the marker
+    while True:
+        i = _skip_ws(text, i, end)
+        if i >= end:
+            if start == mark:  # nothing after the marker yet: an open call
+                regions.append(RawCall(start=mark, end=end, closed=end < len(text)))
+            return end
+        if text[i] == "]":
+            return i + 1
+        if text[i] == ",":
+            i += 1
+            continue
+        obj = scan_call_object(text, i, end)
+        if obj.error is not None:
+            regions.append(RawCall(mark, end, True, status=ParseStatus.INVALID_JSON, error=obj.error))
+            return end
+        call_id = obj.extra.get("id") if obj.extra else None
+        call_id = None if call_id is None else str(call_id)
+        args_text = None
+        if obj.args_start is not None:
+            args_text = text[obj.args_start : obj.args_end if obj.args_end is not None else end]
+        if obj.end is None:
+            # The id follows the name in this format; streaming must not announce a call before its id.
+            name = obj.name if call_id is not None else None
+            regions.append(RawCall(start, end, end < len(text), name=name, args_text=args_text, call_id=call_id))
+            return end
+        regions.append(RawCall(start, obj.end, True, name=obj.name, args_text=args_text, call_id=call_id))
+        i, start = obj.end, obj.end
+
+
+def _scan_named_call(src: Source, mark: int, regions: list[Region]) -> int:
+    """One v11+ call: NAME [CALL_ID ID] [ARGS] {json}; returns where scanning goes on."""
+    text, n = src.text, len(src.text)
+    start = mark + len(CALLS)
+    nxt = src.find(CALLS, start)
+    seg_end = n if nxt < 0 else nxt
+    closed_by_next = nxt >= 0
+    args = src.find(ARGS, start, seg_end)
+    if args < 0:
+        if closed_by_next:
+            regions.append(RawCall(mark, seg_end, True, status=ParseStatus.INVALID_JSON, error="no [ARGS] after name"))
+        else:
+            regions.append(RawCall(mark, seg_end, False))
+        return seg_end
+    cid = src.find(CALL_ID, start, args)
+    name = text[start : cid if cid >= 0 else args].strip()
+    call_id = text[cid + len(CALL_ID) : args].strip() if cid >= 0 else None
+    j = _skip_ws(text, args + len(ARGS), seg_end)
+    try:
+        _, k = json.JSONDecoder().raw_decode(text[:seg_end], j)
+    except json.JSONDecodeError as e:
+        incomplete = not closed_by_next and e.pos >= len(text[:seg_end].rstrip(_WS))
+        if incomplete:
+            regions.append(RawCall(mark, seg_end, False, name=name or None, args_text=text[j:seg_end], call_id=call_id))
+        else:
+            regions.append(
+                RawCall(mark, seg_end, True, name=name or None, status=ParseStatus.INVALID_JSON, error=str(e))
+            )
+        return seg_end
+    regions.append(RawCall(mark, k, True, name=name or None, args_text=text[j:k], call_id=call_id or None))
+    if k < seg_end:
+        regions.append(TextRegion(k, seg_end))
+    return seg_end
