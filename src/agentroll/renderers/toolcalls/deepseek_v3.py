@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from agentroll.types import ToolSpec
 
-from .base import RawCall, Region, RegionParser, Source, TextRegion
+from .base import RawCall, Region, RegionParser, Source
+from .sections import scan_sections
 
 CALLS_BEGIN, CALLS_END = "<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>"
 CALL_BEGIN, CALL_END, SEP = "<｜tool▁call▁begin｜>", "<｜tool▁call▁end｜>", "<｜tool▁sep｜>"
@@ -27,36 +28,7 @@ class DeepSeekV3Parser(RegionParser):
     markers = (CALLS_BEGIN, CALLS_END, CALL_BEGIN, CALL_END, SEP)
 
     def scan(self, src: Source, tools: Sequence[ToolSpec]) -> list[Region]:
-        text, pos, out = src.text, 0, []
-        in_section = False
-        while True:
-            nxt = _next_marker(src, pos)
-            if nxt is None:
-                if in_section and not text[pos:].strip():
-                    out.append(RawCall(pos, len(text), closed=False))  # section opened, no call yet
-                else:
-                    out.append(TextRegion(pos, len(text)))
-                return out
-            at, marker = nxt
-            if not (in_section and not text[pos:at].strip()):  # whitespace between calls is not content
-                out.append(TextRegion(pos, at))
-            pos = at + len(marker)
-            if marker == CALLS_BEGIN:
-                in_section = True
-            elif marker == CALLS_END:
-                in_section = False
-            elif marker == CALL_BEGIN:
-                call = _call(src, at, pos)
-                out.append(call)
-                if not call.closed:
-                    return out
-                pos, in_section = call.end, True
-
-
-def _next_marker(src: Source, pos: int) -> tuple[int, str] | None:
-    hits = [(src.find(m, pos), m) for m in (CALLS_BEGIN, CALLS_END, CALL_BEGIN)]
-    hits = [(at, m) for at, m in hits if at >= 0]
-    return min(hits) if hits else None
+        return scan_sections(src, CALLS_BEGIN, CALLS_END, CALL_BEGIN, _call)
 
 
 def _call(src: Source, start: int, body: int) -> RawCall:

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from agentroll.types import ParseStatus, ToolSpec
 
-from .base import RawCall, Region, RegionParser, Source, TextRegion
+from .base import RawCall, Region, RegionParser, Source
+from .sections import scan_sections
 
 SECTION_BEGIN, SECTION_END = "<|tool_calls_section_begin|>", "<|tool_calls_section_end|>"
 CALL_BEGIN, ARGS_BEGIN, CALL_END = "<|tool_call_begin|>", "<|tool_call_argument_begin|>", "<|tool_call_end|>"
@@ -23,27 +24,7 @@ class KimiK2Parser(RegionParser):
     markers = (SECTION_BEGIN, SECTION_END, CALL_BEGIN, ARGS_BEGIN, CALL_END)
 
     def scan(self, src: Source, tools: Sequence[ToolSpec]) -> list[Region]:
-        text, pos, out = src.text, 0, []
-        in_section = False
-        while True:
-            hits = [(at, m) for m in (SECTION_BEGIN, SECTION_END, CALL_BEGIN) if (at := src.find(m, pos)) >= 0]
-            if not hits:
-                if in_section and not text[pos:].strip():
-                    out.append(RawCall(pos, len(text), closed=False))  # section opened, no call yet
-                else:
-                    out.append(TextRegion(pos, len(text)))
-                return out
-            at, marker = min(hits)
-            if not (in_section and not text[pos:at].strip()):
-                out.append(TextRegion(pos, at))
-            pos = at + len(marker)
-            if marker == CALL_BEGIN:
-                call = _call(src, at, pos)
-                out.append(call)
-                if not call.closed:
-                    return out
-                pos = call.end
-            in_section = marker != SECTION_END
+        return scan_sections(src, SECTION_BEGIN, SECTION_END, CALL_BEGIN, _call)
 
 
 def _call(src: Source, start: int, body: int) -> RawCall:

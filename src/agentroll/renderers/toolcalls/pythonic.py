@@ -28,15 +28,15 @@ class PythonicParser(RegionParser):
 
     def scan(self, src: Source, tools: Sequence[ToolSpec]) -> list[Region]:
         text = src.text
-        begin = len(text) - len(text.lstrip())
-        if src.at(START, begin):
+        start = begin = len(text) - len(text.lstrip())
+        tagged = src.at(START, begin)
+        if tagged:
             begin += len(START)
             begin += len(text[begin:]) - len(text[begin:].lstrip())
-        elif START.startswith(text[begin:]) and begin < len(text):
-            return [RawCall(begin, len(text), closed=False)]  # may still become the tag
+        if tagged and not text.startswith("[", begin):
+            return _not_a_list(src, start, begin)
         if not text.startswith("[", begin):
             return [TextRegion(0, len(text))]
-        start = len(text) - len(text.lstrip())
         close = match_close(text, begin, len(text), quotes="\"'")
         if close is None:
             return [RawCall(start, len(text), closed=False)]
@@ -45,6 +45,18 @@ class PythonicParser(RegionParser):
         if src.at(END, rest):
             end = rest + len(END)
         return [*_calls(text, start, begin, close, end), TextRegion(end, len(text))]
+
+
+def _not_a_list(src: Source, start: int, begin: int) -> list[Region]:
+    """After the tag comes something other than a list: one bad call up to the closing tag."""
+    if begin == len(src.text):
+        return [RawCall(start, begin, closed=False)]
+    close = src.find(END, begin)
+    if close < 0:
+        return [RawCall(start, len(src.text), closed=False)]
+    end = close + len(END)
+    bad = RawCall(start, end, True, status=ParseStatus.INVALID_JSON, error="the tag holds no list of calls")
+    return [bad, TextRegion(end, len(src.text))]
 
 
 def _calls(text: str, start: int, begin: int, close: int, end: int) -> list[RawCall]:

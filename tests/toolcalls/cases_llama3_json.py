@@ -1,0 +1,67 @@
+"""llama3_json: `{"name": .., "parameters": {..}}` calls, `;`-separated, optionally after `<|python_tag|>`.
+
+No VOCAB: the Llama 3 vocabulary shipped offline (quicktok "llama3") predates 3.1's `<|python_tag|>`.
+"""
+
+import json
+
+from agentroll.types import ParseStatus as S
+
+from .casekit import SEARCH, TOOLS, TRICKY, Case, Expect
+
+FORMAT = "llama3_json"
+
+
+def call(name, args, key="parameters"):
+    return json.dumps({"name": name, key: args}, ensure_ascii=False)
+
+
+W = {"city": "Paris", "unit": "celsius"}
+
+CASES = [
+    Case("plain_content", "The answer is 42.", "The answer is 42."),
+    Case("one_call", call("get_weather", W), None, (Expect("get_weather", W),), TOOLS),
+    Case(
+        "arguments_key_is_accepted",
+        call("search", {"query": "x"}, "arguments"),
+        None,
+        (Expect("search", {"query": "x"}),),
+    ),
+    Case(
+        "several_calls",
+        call("get_weather", W) + "; " + call("search", {"query": "rain"}),
+        None,
+        (Expect("get_weather", W), Expect("search", {"query": "rain"})),
+        TOOLS,
+    ),
+    Case(
+        "content_around_calls",
+        "Checking now.<|python_tag|>" + call("get_weather", W) + "\nDone.",
+        "Checking now.\nDone.",
+        (Expect("get_weather", W),),
+        TOOLS,
+    ),
+    Case(
+        "python_tag_first", "<|python_tag|>" + call("search", {"query": "a"}), None, (Expect("search", {"query": "a"}),)
+    ),
+    Case("nested_escaped_unicode", call("search", TRICKY), None, (Expect("search", TRICKY),), (SEARCH,)),
+    Case("truncated", call("get_weather", W)[:-5], None, (Expect(status=S.TRUNCATED),), TOOLS),
+    Case(
+        "trailing_separator_is_not_content",
+        call("search", {"query": "a"}) + ";",
+        None,
+        (Expect("search", {"query": "a"}),),
+    ),
+    Case("invalid_json", '{"name": "search", "parameters": {"query": "x",}}', None, (Expect(status=S.INVALID_JSON),)),
+    Case("invalid_arguments", call("search", "x"), None, (Expect(status=S.INVALID_ARGUMENTS),)),
+    Case("missing_name", '{"parameters": {"query": "x"}}', None, (Expect(status=S.MISSING_NAME),)),
+    Case("unknown_tool", call("get_time", {}), None, (Expect("get_time", {}, S.UNKNOWN_TOOL),), TOOLS),
+    Case(
+        "schema_mismatch",  # days must be an integer >= 1; unit from the $defs enum
+        call("get_weather", {"city": "Paris", "unit": "celsius", "days": 0}),
+        None,
+        (Expect("get_weather", {"city": "Paris", "unit": "celsius", "days": 0}, S.SCHEMA_MISMATCH),),
+        TOOLS,
+    ),
+    Case("json_later_in_text_is_content", 'Use {"name": "x"} like this.', 'Use {"name": "x"} like this.'),
+]
