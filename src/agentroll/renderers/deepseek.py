@@ -3,7 +3,7 @@
 Its template concatenates tool-call arguments as a JSON string and drops
 `<think>` reasoning from every earlier assistant turn, so after a turn with
 reasoning the bridge starts a new segment (the template's history differs from
-what the model saw).
+what the model saw). The template is also stateful (see TemplateConfig.stateful).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ DEEPSEEK = TemplateConfig(
     stop_tokens=("<｜end▁of▁sentence｜>",),
     reasoning_tags=("<think>", "</think>"),
     arguments_as_json=True,
+    content_required=True,  # `message['content'] is none` fails once transformers drops None keys
+    stateful=True,  # its namespace flags (is_first, is_output_first) are set once and never reset
 )
 
 

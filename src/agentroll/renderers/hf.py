@@ -60,6 +60,11 @@ class TemplateConfig:
     stop_tokens: tuple[str, ...] = ("<|im_end|>",)  # tokens that end an assistant turn
     reasoning_tags: tuple[str, str] | None = None  # ("<think>", "</think>") for thinking models
     arguments_as_json: bool = False  # the template concatenates arguments as a JSON string (DeepSeek)
+    content_required: bool = False  # the template calls string methods on content: pass "" for None (Qwen3)
+    # The template carries state across messages (e.g. a flag set by the first tool call and never reset),
+    # so a turn cannot be rendered from local context: the bridge renders the whole text (still encoding
+    # only the new part). Costs O(conversation) per turn; `agentroll doctor` detects when it is needed.
+    stateful: bool = False
     template_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"enable_thinking": False}
 
 
@@ -108,6 +113,10 @@ class TemplateRenderer:
 
     def _to_template(self, m: Message) -> dict[str, Any]:
         d = m.to_hf()
+        if self.config.content_required and d["content"] is None:
+            d["content"] = ""
+        # apply_chat_template drops None-valued keys before rendering; do the same so the text is identical.
+        d = {k: v for k, v in d.items() if v is not None}
         if self.config.arguments_as_json and m.tool_calls:
             for call, wire in zip(m.tool_calls, d["tool_calls"], strict=True):
                 wire["function"]["arguments"] = call.raw if call.raw is not None else _dumps(call.arguments)
@@ -171,7 +180,7 @@ class TemplateRenderer:
         if not history or history[-1].role != "assistant":
             raise RenderError("bridge: history must end with the sampled assistant message")
         last = history[-1]
-        context = [_PLACEHOLDER_USER, last]
+        context = list(history) if self.config.stateful else [_PLACEHOLDER_USER, last]
         try:
             before = self.render_text(context, tools, add_generation_prompt=False)
             after = self.render_text([*context, *new_messages], tools, add_generation_prompt=True)

@@ -18,6 +18,7 @@ def qwen3(enable_thinking: bool = True) -> TemplateRenderer:
         tool_format="hermes",
         stop_tokens=("<|im_end|>", "<|endoftext|>"),
         reasoning_tags=("<think>", "</think>"),
+        content_required=True,
         template_kwargs={"enable_thinking": enable_thinking},
     )
     return TemplateRenderer("qwen3", load_tokenizer("qwen3"), load_template("qwen3"), config)
