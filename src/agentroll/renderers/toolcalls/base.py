@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -399,10 +400,10 @@ def _skip_ws(text: str, i: int, end: int) -> int:
 def _read_value(text: str, i: int, end: int) -> tuple[Any, int | None]:
     """Decode one JSON value at i; (None, None) when it is unfinished or invalid so far."""
     try:
-        value, j = _DECODER.raw_decode(text[:end], i)
+        value, j = _DECODER.raw_decode(text, i)  # no slicing: a value running past `end` is unfinished
     except json.JSONDecodeError:
         return None, None
-    if j >= end and not isinstance(value, dict | list | str):
+    if j > end or (j == end and not isinstance(value, dict | list | str)):
         return None, None  # a number or literal at the very end may still grow (12 -> 123)
     return value, j
 
@@ -438,18 +439,21 @@ def _json_error(body: str) -> str:
 
 
 _CLOSERS = {"{": "}", "[": "]", "(": ")"}
+_STRUCTURE = {q: re.compile(r"[\[\](){}\\" + q + "]") for q in ('"', "\"'")}
 
 
 def match_close(text: str, i: int, end: int, quotes: str = '"') -> int | None:
     """Offset after the bracket that closes the one at text[i], skipping quoted strings; None if
-    text[i:end] ends first. Only nesting is checked, not validity: the caller decodes the span."""
+    text[i:end] ends first. Only nesting is checked, not validity: the caller decodes the span.
+    A regex jumps between structural characters, so long strings cost C speed, not a Python loop."""
     stack: list[str] = []
     quote: str | None = None
-    while i < end:
-        ch = text[i]
+    pattern = _STRUCTURE[quotes]
+    while (m := pattern.search(text, i, end)) is not None:
+        ch, i = m.group(), m.end()
         if quote is not None:
             if ch == "\\":
-                i += 1
+                i += 1  # skip the escaped character
             elif ch == quote:
                 quote = None
         elif ch in quotes:
@@ -459,6 +463,5 @@ def match_close(text: str, i: int, end: int, quotes: str = '"') -> int | None:
         elif stack and ch == stack[-1]:
             stack.pop()
             if not stack:
-                return i + 1
-        i += 1
+                return i
     return None
