@@ -90,21 +90,12 @@ class TemplateRenderer:
     def render_text(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), *, add_generation_prompt: bool = True
     ) -> str:
-        from transformers.utils.chat_template_utils import render_jinja_template
-
         chat = [self._to_template(m) for m in messages]
         tool_dicts = [t.to_openai() for t in tools] or None
         try:
-            rendered, _ = render_jinja_template(
-                conversations=[chat],
-                tools=tool_dicts,
-                chat_template=self.chat_template,
-                add_generation_prompt=add_generation_prompt,
-                **self._template_kwargs,
-            )
+            return render_chat_text(self.chat_template, chat, tool_dicts, add_generation_prompt, **self._template_kwargs)
         except Exception as e:  # jinja raise_exception / TypeError inside a template
             raise RenderError(f"{self.name}: the chat template failed: {e}") from e
-        return rendered[0]
 
     def render(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), *, add_generation_prompt: bool = True
@@ -218,6 +209,26 @@ class TemplateRenderer:
         from agentroll.renderers.check import check_segment
 
         return check_segment(self, messages, tools, token_ids, loss_mask)
+
+
+def render_chat_text(
+    chat_template: str,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None = None,
+    add_generation_prompt: bool = False,
+    **template_kwargs: Any,
+) -> str:
+    """Render template dicts to text with transformers' own machinery (what apply_chat_template uses)."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    rendered, _ = render_jinja_template(
+        conversations=[messages],
+        tools=tools,
+        chat_template=chat_template,
+        add_generation_prompt=add_generation_prompt,
+        **template_kwargs,
+    )
+    return rendered[0]
 
 
 def _dumps(obj: Any) -> str:
