@@ -57,6 +57,28 @@ class Message(BaseModel):
             raise ValueError("tool_call_id: only tool messages carry one")
         return self
 
+    @classmethod
+    def from_openai(cls, d: dict[str, Any]) -> Message:
+        """An OpenAI chat message (tool-call arguments as a JSON string or an object) -> Message."""
+        import json
+
+        d = dict(d)
+        calls = []
+        for i, c in enumerate(d.pop("tool_calls", None) or []):
+            fn = c.get("function", c)
+            args, raw = fn.get("arguments", {}), None
+            if isinstance(args, str):
+                raw = args
+                try:
+                    args = json.loads(args) if args.strip() else {}
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"tool_calls[{i}].function.arguments: not valid JSON: {e}") from e
+            calls.append(ToolCall(id=c.get("id") or f"call_{i}", name=fn["name"], arguments=args, raw=raw))
+        reasoning = d.pop("reasoning_content", None)
+        if reasoning is not None and d.get("reasoning") is None:
+            d["reasoning"] = reasoning
+        return cls.model_validate({**d, "tool_calls": tuple(calls)})
+
     def to_hf(self) -> dict[str, Any]:
         """The dict shape Hugging Face chat templates expect (OpenAI-style tool_calls)."""
         out: dict[str, Any] = {"role": self.role, "content": self.content}

@@ -77,7 +77,7 @@ class TemplateRenderer:
         self.chat_template = chat_template
         self.config = config or TemplateConfig()
         self._template_kwargs = {**hf_tokenizer.special_tokens_map, **self.config.template_kwargs}
-        self._stop_ids = [self._single_id(t) for t in self.config.stop_tokens]
+        self._stop_ids = [self._single_id(t) for t in self.config.stop_tokens]  # may be empty: render only
 
     def _single_id(self, token: str) -> int:
         tid = self.tokenizer.token_id(token)
@@ -189,7 +189,7 @@ class TemplateRenderer:
     def _closing(self, before: str, stopped: bool) -> str | None:
         """Template text after the model's stop token (e.g. ChatML's '\\n'); plus the token itself if not sampled."""
         hits = [(before.rfind(t), t) for t in self.config.stop_tokens]
-        pos, token = max(hits)
+        pos, token = max(hits, default=(-1, ""))
         if pos < 0:
             return None
         tail = before[pos + len(token) :]
