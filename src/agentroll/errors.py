@@ -65,3 +65,7 @@ class ToolTimeout(ToolError, TimeoutError):
 
 class ToolValidationError(ToolError, ValueError):
     """Tool arguments or output did not match the tool's JSON Schema."""
+
+
+class ToolUnavailable(ToolError, ConnectionError):
+    """What runs a tool is missing or unreachable (a dead MCP server, no sandbox); the call fails closed."""

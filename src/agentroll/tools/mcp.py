@@ -25,7 +25,7 @@ from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agentroll.errors import ToolError
+from agentroll.errors import ToolError, ToolUnavailable
 from agentroll.tools.base import ToolOutput
 from agentroll.types import ToolSpec
 
@@ -99,9 +99,7 @@ class MCPServer:
             await self._drop(generation)
             if attempt == 1 or not self.config.resend_on_reconnect:
                 break
-        err = ToolError(f"MCP server {self.config.name}: connection lost ({lost}){self._stderr_tail()}")
-        err.error_type = "connection"  # type: ignore[attr-defined]
-        raise err
+        raise ToolUnavailable(f"MCP server {self.config.name}: connection lost ({lost}){self._stderr_tail()}")
 
     async def aclose(self) -> None:
         await self._drop(self._generation)
@@ -126,9 +124,8 @@ class MCPServer:
             await self._stop_task()
             if isinstance(e, asyncio.CancelledError):
                 raise
-            err = ToolError(f"MCP server {self.config.name}: cannot connect: {_reason(e)}{self._stderr_tail()}")
-            err.error_type = "connection"  # type: ignore[attr-defined]
-            raise err from e
+            reason = f"{_reason(e)}{self._stderr_tail()}"
+            raise ToolUnavailable(f"MCP server {self.config.name}: cannot connect: {reason}") from e
         self._generation += 1
         return self._client
 

@@ -28,7 +28,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from agentroll.errors import ToolError
+from agentroll.errors import ToolUnavailable
 
 _UID_BASE = 420_000  # far above any login account; the kernel needs no passwd entry
 _uids = itertools.cycle(range(_UID_BASE, _UID_BASE + 4096))
@@ -56,19 +56,13 @@ class SandboxResult:
     duration_s: float
 
 
-class SandboxUnavailable(ToolError):
-    """bubblewrap (or prlimit/setpriv) is missing: the sandbox fails closed."""
-
-    error_type = "sandbox_unavailable"
-
-
 def find_tools() -> dict[str, str]:
-    """Paths of the programs the sandbox needs; raises SandboxUnavailable naming what is missing."""
+    """Paths of the programs the sandbox needs; raises ToolUnavailable naming what is missing."""
     names = ["bwrap", "prlimit"] + (["setpriv"] if os.geteuid() == 0 else [])
     found = {n: shutil.which(n) for n in names}
     missing = [n for n, path in found.items() if path is None]
     if missing:
-        raise SandboxUnavailable(
+        raise ToolUnavailable(
             f"python sandbox unavailable: {', '.join(missing)} not found (install bubblewrap and util-linux);"
             " refusing to run code unsandboxed"
         )

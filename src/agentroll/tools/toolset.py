@@ -4,7 +4,9 @@ A call never raises for a tool-side failure. An unknown tool, arguments that bre
 schema, a tool that raises, hangs past its timeout, returns something unserialisable
 or breaks its output schema, a dead MCP server: each becomes a ToolResult with
 `is_error=True`, a reason the model can read, and `metadata["error_type"]` for rewards
-and analysis. Only cancellation of the caller propagates (and cancels the tool).
+and analysis, one of: unknown_tool, invalid_arguments, timeout, exception,
+invalid_output, unavailable. Only cancellation of the caller propagates (and cancels
+the tool).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from agentroll.errors import ConfigError, ToolError
+from agentroll.errors import ConfigError, ToolError, ToolTimeout, ToolUnavailable, ToolValidationError
 from agentroll.tools.base import Tool, as_output
 from agentroll.tools.mcp import MCPServer, MCPServerConfig
 from agentroll.tools.validation import argument_errors, make_validator, output_errors
@@ -152,7 +154,11 @@ class Toolset:
 
 
 def _error_type(e: ToolError) -> str:
-    return getattr(e, "error_type", None) or ("invalid_arguments" if isinstance(e, ValueError) else "exception")
+    if isinstance(e, ToolUnavailable):
+        return "unavailable"
+    if isinstance(e, ToolTimeout):
+        return "timeout"
+    return "invalid_arguments" if isinstance(e, ToolValidationError) else "exception"
 
 
 def _error(call: ToolCall, start: float, error_type: str, message: str) -> ToolResult:

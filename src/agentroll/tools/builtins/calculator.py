@@ -62,6 +62,8 @@ def evaluate(expression: str) -> int | float:
         raise ToolValidationError(f"not an arithmetic expression: {e.msg} at column {e.offset}") from e
     try:
         return _eval(tree.body)
+    except ToolValidationError:
+        raise
     except ZeroDivisionError as e:
         raise ToolValidationError("division by zero") from e
     except (OverflowError, ValueError) as e:
@@ -110,9 +112,11 @@ def _check_size(value: Any) -> Any:
 
 def _describe(node: ast.AST) -> str:
     if isinstance(node, ast.Name):
-        return f"name {node.id!r} (known: {', '.join([*_CONSTANTS, *_FUNCTIONS])})"
+        return f"name {node.id!r} (known names: {', '.join([*_CONSTANTS, *_FUNCTIONS])})"
     if isinstance(node, ast.Constant):
         return f"constant {node.value!r}"
+    if isinstance(node, ast.Call):
+        return f"call of {_describe(node.func)}"
     return type(node).__name__
 
 
