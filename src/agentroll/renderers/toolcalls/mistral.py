@@ -50,27 +50,44 @@ def _skip_ws(text: str, i: int, end: int) -> int:
     return i
 
 
+def _json_error(text: str, start: int, end: int) -> str | None:
+    """Why text[start:end] can never become JSON; None when it may still be completed."""
+    try:
+        json.loads(text[start:end])
+    except json.JSONDecodeError as e:
+        if e.msg.startswith("Unterminated string") or start + e.pos >= len(text[:end].rstrip(_WS)):
+            return None  # the error is at the very end: more text could fix it
+        return f"invalid JSON: {e}"
+    return None
+
+
 def _scan_json_calls(src: Source, mark: int, body: int, regions: list[Region]) -> int:
-    """The v3 list (or bare objects); returns where scanning goes on."""
+    """The v3 list (or bare objects); returns where scanning goes on.
+
+    A call's raw text runs from the end of the previous one (the first: from the marker)
+    through its own "," or "]": tokenizers merge `"},` and `"}]` into one token, and a
+    call's token span must not cut a token.
+    """
     text = src.text
     end = src.find(CALLS, body)
     end = len(text) if end < 0 else end
     i = body + 1 if text[body] == "[" else body
-    start = mark  # the first call's raw text includes the marker
+    start = mark
     while True:
         i = _skip_ws(text, i, end)
         if i >= end:
             if start == mark:  # nothing after the marker yet: an open call
                 regions.append(RawCall(start=mark, end=end, closed=end < len(text)))
             return end
-        if text[i] == "]":
-            return i + 1
-        if text[i] == ",":
+        if text[i] in ",]":  # a stray separator or the list's end, outside any call
+            if text[i] == "]":
+                return i + 1
             i += 1
             continue
         obj = scan_call_object(text, i, end)
-        if obj.error is not None:
-            regions.append(RawCall(mark, end, True, status=ParseStatus.INVALID_JSON, error=obj.error))
+        error = obj.error or (_json_error(text, i, end) if obj.end is None else None)
+        if error is not None:
+            regions.append(RawCall(start, end, True, status=ParseStatus.INVALID_JSON, error=error))
             return end
         call_id = obj.extra.get("id") if obj.extra else None
         call_id = None if call_id is None else str(call_id)
@@ -82,8 +99,11 @@ def _scan_json_calls(src: Source, mark: int, body: int, regions: list[Region]) -
             name = obj.name if call_id is not None else None
             regions.append(RawCall(start, end, end < len(text), name=name, args_text=args_text, call_id=call_id))
             return end
-        regions.append(RawCall(start, obj.end, True, name=obj.name, args_text=args_text, call_id=call_id))
-        i, start = obj.end, obj.end
+        stop = obj.end + 1 if text[obj.end : obj.end + 1] in (",", "]") else obj.end
+        regions.append(RawCall(start, stop, True, name=obj.name, args_text=args_text, call_id=call_id))
+        if text[stop - 1] == "]":
+            return stop
+        i = start = stop
 
 
 def _scan_named_call(src: Source, mark: int, regions: list[Region]) -> int:
@@ -107,8 +127,7 @@ def _scan_named_call(src: Source, mark: int, regions: list[Region]) -> int:
     try:
         _, k = json.JSONDecoder().raw_decode(text[:seg_end], j)
     except json.JSONDecodeError as e:
-        incomplete = not closed_by_next and e.pos >= len(text[:seg_end].rstrip(_WS))
-        if incomplete:
+        if not closed_by_next and _json_error(text, j, seg_end) is None:
             regions.append(RawCall(mark, seg_end, False, name=name or None, args_text=text[j:seg_end], call_id=call_id))
         else:
             regions.append(
