@@ -41,6 +41,7 @@ CASES = [
         None,
         (Expect("search", {"query": "x", "filters": {"ok": True, "v": None}}),),
     ),
+    Case("set_literal_has_no_json_value", "[search(query={'a', 'b'})]", None, (Expect(status=S.INVALID_ARGUMENTS),)),
     Case("dotted_name", "[math.sqrt(x=4)]", None, (Expect("math.sqrt", {"x": 4}),)),
     Case("truncated", '[get_weather(city="Par', None, (Expect(status=S.TRUNCATED),), TOOLS),
     Case("invalid_json", "[get_weather(city='Paris',,)]", None, (Expect(status=S.INVALID_JSON),)),

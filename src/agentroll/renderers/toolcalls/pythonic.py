@@ -100,8 +100,12 @@ def _call(node: ast.expr, start: int, end: int) -> RawCall:
             call.status = ParseStatus.INVALID_ARGUMENTS
             call.error = f"argument {kw.arg}= is not a literal: {ast.unparse(kw.value)}"
             return call
-    call.arguments = args
-    call.args_text = json.dumps(args, ensure_ascii=False)
+    try:  # sets, bytes, complex numbers, NaN: Python literals with no JSON value
+        call.args_text = json.dumps(args, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        call.status, call.error = ParseStatus.INVALID_ARGUMENTS, f"an argument has no JSON value: {e}"
+        return call
+    call.arguments = json.loads(call.args_text)  # what the tool receives is what the text says (keys as strings)
     return call
 
 
