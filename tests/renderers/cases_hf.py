@@ -37,8 +37,14 @@ def hf_reference(name: str, *, arguments_as_json: bool = False, content_required
         r = get_renderer(name)
         out = r.tokenizer.hf.apply_chat_template(
             [_openai_message(m, arguments_as_json, content_required) for m in messages],
-            tools=[{"type": "function", "function": {"name": t.name, "description": t.description,
-                                                     "parameters": t.input_schema}} for t in tools] or None,
+            tools=[
+                {
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.input_schema},
+                }
+                for t in tools
+            ]
+            or None,
             chat_template=r.chat_template,
             add_generation_prompt=add_generation_prompt,
             tokenize=True,

@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print(report) -> None:
-    print(f"tool-call format : {report.tool_format or 'none detected'} (round trip {'ok' if report.tool_call_parses else 'FAILS'})")
+    round_trip = "ok" if report.tool_call_parses else "FAILS"
+    print(f"tool-call format : {report.tool_format or 'none detected'} (round trip {round_trip})")
     print(f"stop tokens      : {report.stop_tokens} ids {report.stop_token_ids}")
     print(f"thinking         : {report.thinking}")
     print(f"stateful template: {report.stateful}")

@@ -93,7 +93,9 @@ class TemplateRenderer:
         chat = [self._to_template(m) for m in messages]
         tool_dicts = [t.to_openai() for t in tools] or None
         try:
-            return render_chat_text(self.chat_template, chat, tool_dicts, add_generation_prompt, **self._template_kwargs)
+            return render_chat_text(
+                self.chat_template, chat, tool_dicts, add_generation_prompt, **self._template_kwargs
+            )
         except Exception as e:  # jinja raise_exception / TypeError inside a template
             raise RenderError(f"{self.name}: the chat template failed: {e}") from e
 
