@@ -185,3 +185,22 @@ def test_limits_are_applied_inside(limit):
     result = run_code(code, **limit)
     cpu, mem = result.content.splitlines()[-1].split()
     assert (int(cpu), int(mem)) == (limits.cpu_s, limits.memory_mb * 1024 * 1024)
+
+
+def test_cancelling_a_run_kills_the_sandbox():
+    toolset = Toolset([make_builtin("python", **FAST)])
+
+    async def cancel_midway():
+        code = "import time\nwhile True:\n    time.sleep(1)"
+        task = asyncio.ensure_future(toolset.call(ToolCall(id="py", name="python", arguments={"code": code})))
+        for _ in range(100):  # wait until the sandboxed program is really running
+            if processes_of_uids(_UID_BASE, _UID_BASE + 4096):
+                break
+            await asyncio.sleep(0.05)
+        assert processes_of_uids(_UID_BASE, _UID_BASE + 4096)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_midway())
+    assert_nothing_left_behind()

@@ -16,20 +16,21 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
-import mcp_types
-from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client
-from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agentroll.errors import ToolError, ToolUnavailable
 from agentroll.tools.base import ToolOutput
 from agentroll.types import ToolSpec
 
-_CONNECTION_LOST = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError)
+_MAX_PAGES = 100  # a server whose tools/list never ends must not hang the start
+
+# The SDK is imported where it is used: it takes a second or more to import, and
+# a toolset without MCP servers (or `agentroll tools list`) should not pay for it.
+if TYPE_CHECKING:
+    import mcp_types
+    from mcp import Client
 
 
 class MCPServerConfig(BaseModel):
@@ -69,11 +70,16 @@ class MCPServer:
         self._errlog = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")  # noqa: SIM115
 
     async def connect(self) -> list[MCPTool]:
-        """Connect and list the server's tools, schemas untouched."""
+        """Connect and list the server's tools (every page), schemas untouched."""
         client = await self._ensure()
-        listing = await client.list_tools()
+        listed, cursor = [], None
+        for _ in range(_MAX_PAGES):
+            page = await client.list_tools(cursor=cursor)
+            listed += page.tools
+            if (cursor := page.next_cursor) is None:
+                break
         tools = []
-        for t in listing.tools:
+        for t in listed:
             spec = ToolSpec(
                 name=self.config.prefix + t.name,
                 description=t.description or "",
@@ -85,6 +91,11 @@ class MCPServer:
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> mcp_types.CallToolResult:
         """One tools/call, reconnecting (and resending once, if allowed) when the connection is gone."""
+        import anyio
+        import mcp_types
+        from mcp.shared.exceptions import MCPError
+
+        connection_lost = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError)
         for attempt in range(2):
             client = await self._ensure()
             generation = self._generation
@@ -94,7 +105,7 @@ class MCPServer:
                 if e.code != mcp_types.CONNECTION_CLOSED:
                     raise ToolError(f"MCP server {self.config.name}: {e.message}") from e
                 lost: BaseException = e
-            except _CONNECTION_LOST as e:
+            except connection_lost as e:
                 lost = e
             await self._drop(generation)
             if attempt == 1 or not self.config.resend_on_reconnect:
@@ -131,6 +142,8 @@ class MCPServer:
 
     async def _hold(self, ready: asyncio.Future[Client]) -> None:
         """Enter the SDK client, publish it, and keep it open until asked to stop (one task, as anyio needs)."""
+        from mcp import Client
+
         try:
             async with Client(self._transport(), mode="auto") as client:
                 ready.set_result(client)
@@ -144,6 +157,9 @@ class MCPServer:
             self._client = None
 
     def _transport(self) -> Any:
+        from mcp import StdioServerParameters
+        from mcp.client.stdio import stdio_client
+
         cfg = self.config
         if cfg.url is not None:
             return cfg.url
@@ -193,6 +209,8 @@ class MCPTool:
 
 def result_to_output(result: mcp_types.CallToolResult, *, server: str) -> ToolOutput:
     """CallToolResult -> ToolOutput: text for the model, structured content and `_meta` as metadata."""
+    import mcp_types
+
     texts: list[str] = []
     others: list[dict[str, Any]] = []
     for block in result.content:

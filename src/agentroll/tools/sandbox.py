@@ -154,8 +154,12 @@ async def _run(argv: list[str], code: str, limits: SandboxLimits) -> SandboxResu
             await proc.wait()
     except TimeoutError:
         timed_out = True
+    except BaseException:  # our caller was cancelled: nobody will read the output
+        for reader in readers:
+            reader.cancel()
+        raise
     finally:
-        if proc.returncode is None:  # timed out, or our caller was cancelled: take the whole tree down
+        if proc.returncode is None:  # timed out or cancelled: take the whole tree down
             _kill_group(proc.pid)
             await proc.wait()
     (out, out_cut), (err, err_cut) = await asyncio.gather(*readers)
