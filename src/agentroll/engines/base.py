@@ -1,0 +1,82 @@
+"""The engine protocol: token IDs in, token IDs (+ logprobs) out. No chat templates here.
+
+Every engine takes prompt token IDs and returns a `Completion` whose `token_ids` are exactly
+what the model sampled. Failures cross this boundary as `agentroll.errors.EngineError`
+subclasses: `EngineUnavailable` (unreachable / dead, after bounded retries), `EngineTimeout`
+(the request's deadline passed), `ContextOverflow` (never sent), plain `EngineError` (the
+server rejected the request). Cancelling the awaiting task aborts the request server-side
+where the engine can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from agentroll.errors import ContextOverflow
+from agentroll.trajectory import Completion
+from agentroll.types import SamplingParams
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Token-in/token-out generation.
+
+    `session_id` names the episode a call belongs to: a pool keeps all calls of one session on
+    one server (its prefix cache holds the conversation); single engines may ignore it.
+    `max_model_len` is None until the engine knows it (after `models()` or a first generate).
+    """
+
+    name: str
+
+    async def generate(
+        self,
+        prompt_ids: Sequence[int],
+        sampling: SamplingParams,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        session_id: str | None = None,
+    ) -> Completion: ...
+
+    async def health(self) -> bool: ...
+
+    async def models(self) -> list[str]: ...
+
+    @property
+    def max_model_len(self) -> int | None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class PromptScorer(Protocol):
+    """Optional capability: teacher-forced logprobs of a whole token sequence.
+
+    Returns one entry per token: None for the first (nothing conditions it), else
+    log p(token_i | tokens_<i) from a forward pass over the sequence. This is what a trainer
+    recomputes, so sampled logprobs can be checked against it (see `engines.verify`).
+    """
+
+    async def prompt_logprobs(
+        self, token_ids: Sequence[int], *, session_id: str | None = None
+    ) -> list[float | None]: ...
+
+
+def check_context(prompt_len: int, sampling: SamplingParams, max_model_len: int | None) -> None:
+    """Raise ContextOverflow before sending a request that cannot fit the context window."""
+    if max_model_len is not None and prompt_len + sampling.max_tokens > max_model_len:
+        raise ContextOverflow(
+            f"prompt ({prompt_len} tokens) + max_tokens ({sampling.max_tokens}) > max_model_len ({max_model_len})"
+        )
+
+
+def normalize_finish_reason(reason: str | None) -> str:
+    """Map engine-specific finish reasons onto "stop" / "length" / "abort"."""
+    if reason in ("stop", "length", "abort"):
+        return reason
+    if reason in ("eos", "stop_token", "stop_string", "tool_calls"):
+        return "stop"
+    if reason in ("max_tokens", "max_length"):
+        return "length"
+    return "abort"  # None, "error", "cancelled": the generation did not end on its own

@@ -1,0 +1,132 @@
+"""Shared HTTP plumbing for server engines: one pooled aiohttp session, bounded retries, typed errors.
+
+Retry rule: connection errors and 5xx are retried with exponential backoff, a bounded number
+of times, within the request's deadline. A response that came back (any 2xx body, any 4xx) is
+never re-sent: a 2xx carried tokens, a 4xx will fail again. Timeouts are not retried: the
+deadline is for the whole call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from agentroll.errors import ContextOverflow, EngineError, EngineTimeout, EngineUnavailable
+
+_CONTEXT_WORDS = ("maximum context length", "max_model_len", "context length", "too long")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 3  # total tries for connection errors and 5xx
+    backoff_s: float = 0.25
+    max_backoff_s: float = 4.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.max_backoff_s, self.backoff_s * 2**attempt)
+
+
+class HTTPClient:
+    """A lazily created aiohttp session to one base URL, sized for hundreds of in-flight requests."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        retry: RetryPolicy | None = None,
+        max_connections: int = 1024,
+        headers: dict[str, str] | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self._headers = headers
+        self.retry = retry or RetryPolicy()
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=self._max_connections)
+            # No session-wide timeout: each call carries its own deadline.
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=None), headers=self._headers
+            )
+        return self._session
+
+    async def get_json(self, path: str, *, timeout: float = 10.0) -> Any:
+        return await self.request("GET", path, None, timeout=timeout)
+
+    async def post_json(
+        self, path: str, payload: dict[str, Any], *, timeout: float | None = None, missing_ok: bool = False
+    ) -> Any:
+        return await self.request("POST", path, payload, timeout=timeout, missing_ok=missing_ok)
+
+    async def request(
+        self, method: str, path: str, payload: dict[str, Any] | None, *, timeout: float | None, missing_ok: bool = False
+    ) -> Any:
+        """One call with retries; returns the decoded JSON body or raises a typed EngineError.
+
+        With `missing_ok`, a 404 returns MISSING instead of raising (to fall back to another API).
+        """
+        url = self.base_url + path
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last: Exception | None = None
+        for attempt in range(self.retry.attempts):
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            try:
+                return await self._once(method, url, payload, left, missing_ok)
+            except TimeoutError as e:
+                raise EngineTimeout(f"{method} {url}: no answer within {timeout} s") from e
+            except (aiohttp.ClientConnectionError, _ServerError) as e:
+                last = e
+                if attempt + 1 < self.retry.attempts:
+                    await asyncio.sleep(self.retry.delay(attempt))
+        if last is None:
+            raise EngineTimeout(f"{method} {url}: no answer within {timeout} s")
+        # Repeated 5xx means the server is unwell (e.g. its engine died): treat it as unavailable.
+        raise EngineUnavailable(
+            f"{method} {url}: {type(last).__name__}: {last} ({self.retry.attempts} tries)"
+        ) from last
+
+    async def _once(
+        self, method: str, url: str, payload: dict[str, Any] | None, timeout: float | None, missing_ok: bool
+    ) -> Any:
+        session = self._get_session()
+        async with asyncio.timeout(timeout):
+            async with session.request(method, url, json=payload) as resp:
+                body = await resp.read()
+        if resp.status >= 500:
+            raise _ServerError(f"HTTP {resp.status}: {_snippet(body)}")
+        if resp.status == 404 and missing_ok:
+            return MISSING
+        if resp.status >= 400:
+            text = _snippet(body)
+            if resp.status == 400 and any(w in text.lower() for w in _CONTEXT_WORDS):
+                raise ContextOverflow(f"{method} {url}: {text}")
+            raise EngineError(f"{method} {url}: HTTP {resp.status}: {text}")
+        try:
+            return json.loads(body) if body else None
+        except json.JSONDecodeError as e:
+            raise EngineError(f"{method} {url}: response is not JSON: {_snippet(body)}") from e
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+MISSING = object()  # what `request(..., missing_ok=True)` returns for a 404
+
+
+class _ServerError(Exception):
+    """A 5xx: retried, then reported as EngineError."""
+
+
+def _snippet(body: bytes, limit: int = 500) -> str:
+    return body[:limit].decode("utf-8", "replace")

@@ -1,0 +1,183 @@
+"""An SGLang server over its native `/generate` API, token-in/token-out.
+
+Built to SGLang's documented protocol; it has NOT been run against a real SGLang server (SGLang
+needs CUDA kernels and a torch build that this project's machines do not have).
+
+Request: `{"input_ids": [...], "sampling_params": {...}, "return_logprob": true,
+"top_logprobs_num": k, "rid": id}`. Response: `output_ids`, `text`, and `meta_info` with
+`output_token_logprobs` as `[logprob, token_id, text]` entries, `output_top_logprobs` as lists
+of such entries per position, `finish_reason: {"type": "stop" | "length" | "abort", ...}`,
+`prompt_tokens`, `cached_tokens`. Cancellation posts `/abort_request {"rid": id}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from agentroll.engines.base import check_context, normalize_finish_reason
+from agentroll.engines.http import HTTPClient, RetryPolicy
+from agentroll.errors import EngineError
+from agentroll.trajectory import Completion, TopK
+from agentroll.types import SamplingParams
+
+
+class SGLangEngine:
+    name = "sglang"
+
+    def __init__(self, base_url: str, *, retry: RetryPolicy | None = None):
+        self.base_url = base_url
+        self.http = HTTPClient(base_url, retry=retry)
+        self._model: str | None = None
+        self._max_model_len: int | None = None
+
+    @property
+    def max_model_len(self) -> int | None:
+        return self._max_model_len
+
+    async def health(self) -> bool:
+        try:
+            await self.http.request("GET", "/health", None, timeout=5.0)
+        except EngineError:
+            return False
+        return True
+
+    async def models(self) -> list[str]:
+        info = await self.http.get_json("/get_model_info")
+        self._model = info.get("model_path") or self._model
+        if self._max_model_len is None:
+            server = await self.http.get_json("/get_server_info")
+            self._max_model_len = context_length(server)
+        return [self._model] if self._model else []
+
+    async def generate(
+        self,
+        prompt_ids: Sequence[int],
+        sampling: SamplingParams,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        session_id: str | None = None,
+    ) -> Completion:
+        if self._model is None:
+            await self.models()
+        check_context(len(prompt_ids), sampling, self._max_model_len)
+        rid = request_id or uuid.uuid4().hex
+        started = time.monotonic()
+        try:
+            body = await self.http.post_json("/generate", generate_payload(prompt_ids, sampling, rid), timeout=timeout)
+        except (asyncio.CancelledError, TimeoutError):
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.http.post_json("/abort_request", {"rid": rid}, timeout=2))
+            raise
+        c = parse_generate(body, sampling.logprobs)
+        c.meta.update(engine=self.name, server=self.base_url, request_id=rid)
+        c.meta["latency_s"] = round(time.monotonic() - started, 6)
+        return c
+
+    async def prompt_logprobs(self, token_ids: Sequence[int], *, session_id: str | None = None) -> list[float | None]:
+        """Teacher-forced logprobs via `logprob_start_len: 0` (input_token_logprobs)."""
+        payload = {
+            "input_ids": list(token_ids),
+            "sampling_params": {"max_new_tokens": 1, "temperature": 0.0},
+            "return_logprob": True,
+            "logprob_start_len": 0,
+        }
+        body = await self.http.post_json("/generate", payload, timeout=120)
+        return parse_input_logprobs(body, token_ids)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def sampling_dict(s: SamplingParams) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "max_new_tokens": s.max_tokens,
+        "temperature": s.temperature,
+        "top_p": s.top_p,
+        "top_k": s.top_k,  # -1: no limit, as in SGLang
+        "min_p": s.min_p,
+        "repetition_penalty": s.repetition_penalty,
+        "ignore_eos": s.ignore_eos,
+        "skip_special_tokens": False,
+        "no_stop_trim": True,  # keep the stop string's tokens: they were sampled
+    }
+    if s.stop:
+        d["stop"] = list(s.stop)
+    if s.stop_token_ids:
+        d["stop_token_ids"] = list(s.stop_token_ids)
+    if s.seed is not None:
+        d["sampling_seed"] = s.seed
+    return d
+
+
+def generate_payload(prompt_ids: Sequence[int], s: SamplingParams, rid: str) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "rid": rid,
+        "input_ids": list(prompt_ids),
+        "sampling_params": sampling_dict(s),
+        "return_logprob": True,  # always: logprobs are part of every Completion
+        "stream": False,
+    }
+    if s.logprobs > 0:
+        payload["top_logprobs_num"] = s.logprobs
+    return payload
+
+
+def parse_generate(body: dict[str, Any] | list[dict[str, Any]], k: int) -> Completion:
+    """Native /generate response -> Completion. The token IDs come from output_token_logprobs."""
+    if isinstance(body, list):  # a batch of one
+        body = body[0]
+    meta = body.get("meta_info") or {}
+    entries = meta.get("output_token_logprobs")
+    if entries is None:
+        raise EngineError("SGLang response has no meta_info.output_token_logprobs (return_logprob not honoured?)")
+    ids = [int(e[1]) for e in entries]
+    if body.get("output_ids") is not None and [int(t) for t in body["output_ids"]][-len(ids) :] != ids:
+        raise EngineError("SGLang output_ids disagree with output_token_logprobs")
+    logprobs = [float(e[0]) for e in entries]
+    top: list[TopK] | None = None
+    if k > 0 and meta.get("output_top_logprobs") is not None:
+        top = [
+            sorted(((int(e[1]), float(e[0])) for e in row), key=lambda p: -p[1])[:k]
+            for row in meta["output_top_logprobs"]
+        ]
+    finish = meta.get("finish_reason")
+    reason = finish.get("type") if isinstance(finish, dict) else finish
+    c = Completion(ids, logprobs, top, normalize_finish_reason(reason))
+    c.prompt_tokens = meta.get("prompt_tokens")
+    c.cached_prompt_tokens = meta.get("cached_tokens")
+    c.meta["text"] = body.get("text")
+    if isinstance(finish, dict) and finish.get("type") == "abort":
+        c.meta["abort_message"] = finish.get("message")
+    return c
+
+
+def parse_input_logprobs(body: dict[str, Any] | list[dict[str, Any]], token_ids: Sequence[int]) -> list[float | None]:
+    if isinstance(body, list):
+        body = body[0]
+    entries = (body.get("meta_info") or {}).get("input_token_logprobs")
+    if entries is None or len(entries) != len(token_ids):
+        raise EngineError("SGLang returned no input_token_logprobs for every prompt token")
+    out: list[float | None] = []
+    for e, tid in zip(entries, token_ids, strict=True):
+        if int(e[1]) != int(tid):
+            raise EngineError(f"SGLang input_token_logprobs token {e[1]} != prompt token {tid}")
+        out.append(None if e[0] is None else float(e[0]))
+    return out
+
+
+def context_length(server_info: dict[str, Any]) -> int | None:
+    """`/get_server_info` spells the window `context_length` (top level or per scheduler)."""
+    if isinstance(server_info.get("context_length"), int):
+        return server_info["context_length"]
+    for key in ("internal_states", "scheduler_info"):
+        states = server_info.get(key)
+        for st in states if isinstance(states, list) else [states] if isinstance(states, dict) else []:
+            if isinstance(st, dict) and isinstance(st.get("context_length"), int):
+                return st["context_length"]
+    return None

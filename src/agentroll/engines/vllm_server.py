@@ -1,0 +1,211 @@
+"""A vLLM server over HTTP, token-in/token-out.
+
+Prefers `POST /inference/v1/generate` (integer token IDs in and out; served with
+`--enable-scale-out`); on a 404 falls back, for good, to `/v1/completions` with a token-ID
+prompt and `return_token_ids`. Either way the Completion's IDs are the server's own sampled IDs.
+Pass `--enable-prompt-tokens-details` to the server to get prefix-cache hits reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from agentroll.engines.base import check_context, normalize_finish_reason
+from agentroll.engines.http import MISSING, HTTPClient, RetryPolicy
+from agentroll.errors import EngineError
+from agentroll.trajectory import Completion, TopK
+from agentroll.types import SamplingParams
+
+GENERATE = "/inference/v1/generate"
+COMPLETIONS = "/v1/completions"
+
+
+class VLLMServerEngine:
+    """Engine for one vLLM server at `base_url` (http://HOST:PORT)."""
+
+    name = "vllm"
+
+    def __init__(self, base_url: str, *, retry: RetryPolicy | None = None, api: str = "auto"):
+        self.base_url = base_url
+        self.http = HTTPClient(base_url, retry=retry)
+        self._api = api  # "auto" | "generate" | "completions"
+        self._model: str | None = None
+        self._max_model_len: int | None = None
+
+    @property
+    def max_model_len(self) -> int | None:
+        return self._max_model_len
+
+    async def health(self) -> bool:
+        try:
+            await self.http.request("GET", "/health", None, timeout=5.0)
+        except EngineError:
+            return False
+        return True
+
+    async def models(self) -> list[str]:
+        body = await self.http.get_json("/v1/models")
+        data = body.get("data") or []
+        if data:
+            self._model = data[0]["id"]
+            self._max_model_len = data[0].get("max_model_len") or self._max_model_len
+        return [m["id"] for m in data]
+
+    async def generate(
+        self,
+        prompt_ids: Sequence[int],
+        sampling: SamplingParams,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        session_id: str | None = None,
+    ) -> Completion:
+        if self._model is None:
+            await self.models()
+        check_context(len(prompt_ids), sampling, self._max_model_len)
+        rid = request_id or uuid.uuid4().hex
+        started = time.monotonic()
+        try:
+            if self._api != "completions":
+                body = await self.http.post_json(
+                    GENERATE, generate_payload(prompt_ids, sampling, rid), timeout=timeout, missing_ok=True
+                )
+                if body is not MISSING:
+                    self._api = "generate"
+                    return self._finish(parse_generate(body, sampling.logprobs), rid, GENERATE, started)
+                self._api = "completions"  # an older server or one without --enable-scale-out
+            payload = completions_payload(self._model or "", prompt_ids, sampling, rid)
+            body = await self.http.post_json(COMPLETIONS, payload, timeout=timeout)
+            return self._finish(parse_completions(body, sampling.logprobs), rid, COMPLETIONS, started)
+        except asyncio.CancelledError:
+            # The dropped connection already makes vLLM abort; say so explicitly as well.
+            if self._api == "generate":
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._abort(rid))
+            raise
+
+    def _finish(self, c: Completion, rid: str, endpoint: str, started: float) -> Completion:
+        c.meta.update(engine=self.name, server=self.base_url, endpoint=endpoint, request_id=rid)
+        c.meta["latency_s"] = round(time.monotonic() - started, 6)
+        return c
+
+    async def _abort(self, rid: str) -> None:
+        await self.http.post_json(
+            "/inference/v1/abort_requests", {"request_ids": [f"generate-tokens-{rid}"]}, timeout=2
+        )
+
+    async def prompt_logprobs(self, token_ids: Sequence[int], *, session_id: str | None = None) -> list[float | None]:
+        """Teacher-forced logprobs of `token_ids` (one forward pass, fp32 if the server runs fp32)."""
+        if self._model is None:
+            await self.models()
+        sp = {"max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 0, "detokenize": False}
+        body = await self.http.post_json(
+            GENERATE, {"token_ids": list(token_ids), "sampling_params": sp}, timeout=120, missing_ok=True
+        )
+        if body is MISSING:
+            payload = {"model": self._model, "prompt": list(token_ids), "max_tokens": 1, "prompt_logprobs": 0}
+            body = await self.http.post_json(COMPLETIONS, payload, timeout=120)
+            rows = body["choices"][0].get("prompt_logprobs")
+        else:
+            rows = body.get("prompt_logprobs")
+        if rows is None:
+            raise EngineError(f"{self.base_url}: server returned no prompt_logprobs")
+        return pick_prompt_logprobs(rows, token_ids)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def sampling_dict(s: SamplingParams) -> dict[str, Any]:
+    """vLLM SamplingParams fields; `logprobs=0` still returns the sampled token's logprob."""
+    d: dict[str, Any] = {
+        "temperature": s.temperature,
+        "top_p": s.top_p,
+        "top_k": s.top_k,
+        "min_p": s.min_p,
+        "max_tokens": s.max_tokens,
+        "repetition_penalty": s.repetition_penalty,
+        "logprobs": s.logprobs,
+        "ignore_eos": s.ignore_eos,
+    }
+    if s.stop:
+        d["stop"] = list(s.stop)
+    if s.stop_token_ids:
+        d["stop_token_ids"] = list(s.stop_token_ids)
+    if s.seed is not None:
+        d["seed"] = s.seed
+    return d
+
+
+def generate_payload(prompt_ids: Sequence[int], s: SamplingParams, rid: str) -> dict[str, Any]:
+    return {"request_id": rid, "token_ids": list(prompt_ids), "sampling_params": sampling_dict(s)}
+
+
+def completions_payload(model: str, prompt_ids: Sequence[int], s: SamplingParams, rid: str) -> dict[str, Any]:
+    d = sampling_dict(s)
+    d.update(model=model, prompt=list(prompt_ids), request_id=rid)
+    d.update(return_token_ids=True, return_tokens_as_token_ids=True)
+    return d
+
+
+def parse_generate(body: dict[str, Any], k: int) -> Completion:
+    """`/inference/v1/generate` response -> Completion (logprobs.content[i] = {token_id, logprob, top_logprobs})."""
+    choice = body["choices"][0]
+    ids = [int(t) for t in choice["token_ids"]]
+    content = (choice.get("logprobs") or {}).get("content")
+    logprobs = [float(e["logprob"]) for e in content] if content is not None else None
+    top = None
+    if content is not None and k > 0:
+        top = [_best_first([(int(t["token_id"]), float(t["logprob"])) for t in e["top_logprobs"]], k) for e in content]
+    return Completion(ids, logprobs, top, normalize_finish_reason(choice.get("finish_reason")), **_usage(body))
+
+
+def parse_completions(body: dict[str, Any], k: int) -> Completion:
+    """`/v1/completions` response with return_token_ids + return_tokens_as_token_ids -> Completion."""
+    choice = body["choices"][0]
+    if choice.get("token_ids") is None:
+        raise EngineError("/v1/completions returned no token_ids (a vLLM older than return_token_ids?)")
+    ids = [int(t) for t in choice["token_ids"]]
+    lp = choice.get("logprobs") or {}
+    logprobs = [float(x) for x in lp["token_logprobs"]] if lp.get("token_logprobs") is not None else None
+    top = None
+    if k > 0 and lp.get("top_logprobs") is not None:
+        top = [_best_first([(_token_id(t), float(v)) for t, v in row.items()], k) for row in lp["top_logprobs"]]
+    c = Completion(ids, logprobs, top, normalize_finish_reason(choice.get("finish_reason")), **_usage(body))
+    c.meta["text"] = choice.get("text")
+    return c
+
+
+def pick_prompt_logprobs(rows: list[dict[str, Any] | None], token_ids: Sequence[int]) -> list[float | None]:
+    """vLLM prompt_logprobs rows ({"<id>": {"logprob": x, ...}}) -> the logprob of each actual token."""
+    out: list[float | None] = []
+    for row, tid in zip(rows, token_ids, strict=True):
+        if row is None:
+            out.append(None)
+            continue
+        entry = row.get(str(tid), row.get(tid)) if isinstance(row, dict) else None
+        if entry is None:
+            raise EngineError(f"prompt_logprobs row lacks the actual token {tid}")
+        out.append(float(entry["logprob"] if isinstance(entry, dict) else entry))
+    return out
+
+
+def _usage(body: dict[str, Any]) -> dict[str, Any]:
+    usage = body.get("usage") or {}
+    details = usage.get("prompt_tokens_details") or {}
+    return {"prompt_tokens": usage.get("prompt_tokens"), "cached_prompt_tokens": details.get("cached_tokens")}
+
+
+def _token_id(key: str) -> int:
+    # return_tokens_as_token_ids spells tokens "token_id:123"
+    return int(key.rsplit(":", 1)[1]) if key.startswith("token_id:") else int(key)
+
+
+def _best_first(pairs: list[tuple[int, float]], k: int) -> TopK:
+    # vLLM adds the sampled token to the top-k when it ranked lower; keep the k best.
+    return sorted(pairs, key=lambda p: -p[1])[:k]

@@ -1,0 +1,98 @@
+"""Fixtures for the engine tests: real vLLM CPU servers and the embedded engine.
+
+Everything async runs on one event loop in a background thread for the whole session (`run`),
+because an engine (the embedded AsyncLLM, a pooled HTTP session) is bound to the loop it was
+first used on and we start each engine only once. Servers are started with
+`agentroll.engines.launch.start_vllm_server` and stopped by PID (process group).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import threading
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+HAVE_VLLM = importlib.util.find_spec("vllm") is not None
+needs_vllm = pytest.mark.skipif(not HAVE_VLLM, reason="vLLM not installed: run scripts/install_engine.sh")
+
+
+class LoopThread:
+    """An event loop in a daemon thread; `run(coro)` blocks until the coroutine is done."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="engine-tests-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 300) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def loop() -> Iterator[LoopThread]:
+    lt = LoopThread()
+    yield lt
+    lt.close()
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    from agentroll.engines.checkpoint import ensure_default_checkpoint
+
+    return ensure_default_checkpoint()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(model_dir: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(model_dir))
+
+
+@pytest.fixture(scope="session")
+def vllm_servers(model_dir: Path) -> Iterator[list[Any]]:
+    """Two real vLLM CPU servers (small KV cache), started in parallel, stopped by PID."""
+    if not HAVE_VLLM:
+        pytest.skip("vLLM not installed: run scripts/install_engine.sh")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agentroll.engines.launch import start_vllm_server
+
+    with ThreadPoolExecutor(2) as ex:
+        futures = [ex.submit(start_vllm_server, model_dir, kv_cache_gib=1) for _ in range(2)]
+    started = [f.result() for f in futures if f.exception() is None]
+    servers = list(started)  # a test may replace a server it killed; stop whatever is here at the end
+    try:
+        if len(started) < 2:
+            raise next(f.exception() for f in futures if f.exception() is not None)
+        yield servers
+    finally:
+        for server in {id(s): s for s in [*started, *servers]}.values():
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(vllm_servers: list[Any]) -> Any:
+    return vllm_servers[0]
+
+
+@pytest.fixture(scope="session")
+def embedded(loop: LoopThread, model_dir: Path) -> Iterator[Any]:
+    if not HAVE_VLLM:
+        pytest.skip("vLLM not installed: run scripts/install_engine.sh")
+    from agentroll.engines.embedded import EmbeddedEngine
+
+    engine = EmbeddedEngine(model=str(model_dir), kv_cache_gib=1)
+    assert loop.run(engine.health(), timeout=300)
+    yield engine
+    loop.run(engine.aclose())
