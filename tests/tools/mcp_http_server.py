@@ -7,6 +7,7 @@ so a test can only see it by a real round trip.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 from mcp.server.mcpserver import MCPServer
@@ -36,6 +37,13 @@ def stamp(label: str) -> CallToolResult:
         structured_content={"label": label, "stamp": STAMP},
         _meta={"agentroll.test/stamp": STAMP, "doc_ids": ["d1", "d2"]},
     )
+
+
+@server.tool()
+async def wait(seconds: float) -> str:
+    """Sleep, then say how long."""
+    await asyncio.sleep(seconds)
+    return f"waited {seconds}"
 
 
 if __name__ == "__main__":

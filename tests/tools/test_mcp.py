@@ -168,3 +168,47 @@ def test_a_server_that_cannot_start_fails_at_start_with_its_reason():
 
     with pytest.raises(ToolError, match="MCP server nope: cannot connect"):
         asyncio.run(main())
+
+
+def test_a_hung_mcp_call_times_out_while_other_calls_on_the_same_connection_finish(http_server):
+    config = MCPServerConfig(name="remote", url=http_server.url, timeout_s=1.0)
+
+    async def main():
+        async with Toolset(mcp=[config]) as tools:
+            turn = [call("wait", seconds=600), *(call("stamp", i, label=f"l{i}") for i in range(1, 6))]
+            results = await tools.call_many(turn)
+            after = await tools.call(call("stamp", 9, label="after"))
+            return results, after
+
+    (hung, *stamps), after = asyncio.run(main())
+    assert hung.is_error and hung.metadata == {"error_type": "timeout"}
+    assert [r.content for r in stamps] == [f"l{i}:{http_server.stamp}" for i in range(1, 6)]
+    assert after.content == f"after:{http_server.stamp}"  # the connection survived the cancelled call
+
+
+@pytest.mark.parametrize("resend", [True, False])
+def test_concurrent_calls_after_a_crash_share_one_reconnect(fs_server, sandbox_dir, resend):
+    config = MCPServerConfig(name="fs", command=fs_server, args=[str(sandbox_dir)], resend_on_reconnect=resend)
+    notes = str(sandbox_dir / "notes.txt")
+
+    def servers() -> list[int]:
+        return [pid for pid, cmd in children_of(os.getpid()) if "mcp-server-filesystem" in cmd]
+
+    async def main():
+        async with Toolset(mcp=[config]) as tools:
+            [old] = servers()
+            os.kill(old, signal.SIGKILL)
+            await asyncio.sleep(0.3)
+            burst = await tools.call_many([call("read_text_file", i, path=notes) for i in range(4)])
+            later = await tools.call(call("read_text_file", 9, path=notes))
+            return old, servers(), burst, later
+
+    old, now, burst, later = asyncio.run(main())
+    assert len(now) == 1 and now[0] != old  # one new server, not one per caller
+    assert not later.is_error
+    if resend:
+        assert all(not r.is_error for r in burst)
+    else:  # a call that met the dead connection is reported, not sent twice; the others reconnect
+        lost = [r for r in burst if r.is_error]
+        assert lost and all(r.metadata["error_type"] == "unavailable" and "connection lost" in r.content for r in lost)
+        assert all(r.content == later.content for r in burst if not r.is_error)
