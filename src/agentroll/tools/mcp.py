@@ -66,7 +66,7 @@ class MCPServer:
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
         self._generation = 0  # bumps on every (re)connect, so concurrent failures reconnect once
-        # The server's stderr, kept to explain a crash; closed in aclose().
+        # The server's stderr, kept to explain a crash (a temp file: it never fills a pipe).
         self._errlog = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")  # noqa: SIM115
 
     async def connect(self) -> list[MCPTool]:
@@ -113,8 +113,8 @@ class MCPServer:
         raise ToolUnavailable(f"MCP server {self.config.name}: connection lost ({lost}){self._stderr_tail()}")
 
     async def aclose(self) -> None:
+        """Close the connection (a stdio server exits). A later call would reconnect."""
         await self._drop(self._generation)
-        self._errlog.close()
 
     async def _ensure(self) -> Client:
         """The live client, (re)connecting when the connection is gone (one reconnect for many callers)."""
@@ -153,8 +153,6 @@ class MCPServer:
                 ready.set_exception(e if isinstance(e, Exception) else ToolError(repr(e)))
             if isinstance(e, asyncio.CancelledError):
                 raise
-        finally:
-            self._client = None
 
     def _transport(self) -> Any:
         from mcp import StdioServerParameters

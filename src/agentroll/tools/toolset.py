@@ -28,7 +28,8 @@ class Toolset:
     """Named tools plus MCP servers, run under a default timeout and a global concurrency limit.
 
     Use as `async with Toolset([...], mcp=[...]) as tools:`; entering connects the MCP
-    servers and lists their tools. Without MCP servers, entering is optional.
+    servers and lists their tools. Without MCP servers, entering is optional. A Toolset
+    belongs to the event loop it first runs calls on (its semaphores and connections do).
     """
 
     def __init__(
