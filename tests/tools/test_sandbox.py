@@ -137,9 +137,8 @@ def test_unbounded_memory_is_refused():
 
 
 def test_an_infinite_loop_is_stopped_by_the_cpu_limit():
-    start = time.perf_counter()
-    result = run_code("while True:\n    pass", cpu_s=1, timeout_s=10.0)
-    assert time.perf_counter() - start < 5
+    # The wall-clock limit is far away, so only the CPU limit can have stopped it (even on a loaded machine).
+    result = run_code("while True:\n    pass", cpu_s=1, timeout_s=60.0)
     assert result.is_error and result.metadata["timed_out"] is False
     assert "killed by SIG" in result.content and "(CPU-time or memory limit)" in result.content
     assert_nothing_left_behind()
@@ -147,8 +146,8 @@ def test_an_infinite_loop_is_stopped_by_the_cpu_limit():
 
 def test_a_program_that_sleeps_is_killed_at_the_wall_clock_limit():
     start = time.perf_counter()
-    result = run_code("import time\nprint('started', flush=True)\ntime.sleep(600)", timeout_s=1.0)
-    assert 1.0 <= time.perf_counter() - start < 5
+    result = run_code("import time\nprint('started', flush=True)\ntime.sleep(600)", timeout_s=4.0)
+    assert 4.0 <= time.perf_counter() - start < 10
     assert result.is_error and result.metadata["timed_out"] is True and result.metadata["exit_code"] is None
     assert "started" in result.content  # output before the kill is kept
     assert_nothing_left_behind()
