@@ -44,12 +44,12 @@ def test_second_load_reads_the_cache_instead_of_rebuilding(private_cache):
     assert second.encode(SAMPLE) == first.encode(SAMPLE)
 
 
-def test_a_cached_folder_loads_as_a_local_path(tok, private_cache):
-    load_tokenizer("qwen3")
-    (folder,) = private_cache.iterdir()
-    by_path = load_tokenizer(str(folder))
+def test_a_tokenizer_folder_loads_as_a_local_path(tok, tmp_path, private_cache):
+    tok("qwen3").save_pretrained(str(tmp_path / "qwen3"))
+    by_path = load_tokenizer(str(tmp_path / "qwen3"))
     assert by_path.encode(SAMPLE) == tok("qwen3").encode(SAMPLE)
     assert by_path.eos_token == "<|im_end|>"
+    assert not private_cache.exists()  # a folder is read in place, never copied into the cache
 
 
 def test_a_gguf_path_builds_the_same_tokenizer_as_its_name(tok, private_cache):
