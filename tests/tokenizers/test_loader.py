@@ -66,14 +66,16 @@ def test_a_folder_without_tokenizer_json_is_refused(tmp_path, private_cache):
         load_tokenizer(str(tmp_path / "empty"))
 
 
-def _write_gguf(path: Path, pre: str) -> None:
+def _write_gguf(path: Path, pre: str, add_bos: bool = False) -> None:
     """A real (tiny) GGUF with a byte-level vocabulary and the given pre-tokenizer name."""
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre(pre)
-    writer.add_token_list(["a", "b", "ab"])
-    writer.add_token_types([1, 1, 1])
+    writer.add_token_list(["a", "b", "ab", "<s>"])
+    writer.add_token_types([1, 1, 1, 3])
     writer.add_token_merges(["a b"])
+    writer.add_bos_token_id(3)
+    writer.add_add_bos_token(add_bos)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_ti_data_to_file()
@@ -92,3 +94,13 @@ def test_a_small_gguf_with_a_known_pre_tokenizer_builds(tmp_path, private_cache)
     _write_gguf(path, pre="gpt2")
     tiny = load_tokenizer(str(path))
     assert tiny.encode("abab ba", add_special_tokens=False) == [2, 2, 1, 0]  # " " has no token: dropped
+    assert tiny.encode("ab<s>") == [2, 3]  # control tokens stay whole; this GGUF does not ask for BOS
+
+
+def test_a_gguf_that_asks_for_bos_gets_it_prepended(tmp_path, private_cache):
+    path = tmp_path / "bos.gguf"
+    _write_gguf(path, pre="gpt2", add_bos=True)
+    tiny = load_tokenizer(str(path))
+    assert tiny.bos_token == "<s>"
+    assert tiny.encode("ab") == [3, 2]
+    assert tiny.encode("ab", add_special_tokens=False) == [2]

@@ -69,12 +69,17 @@ def build_from_gguf(path: Path) -> tuple[Tokenizer, dict[str, Any]]:
         for token_id, (text, kind) in enumerate(zip(tokens, types, strict=True))
         if kind in (_CONTROL, _USER_DEFINED)
     }
+    bos_id = fields.get("tokenizer.ggml.bos_token_id")
+    add_bos = bool(fields.get("tokenizer.ggml.add_bos_token")) and bos_id is not None
+    if add_bos:  # llama.cpp prepends BOS on every tokenize call; the post-processor does the same here
+        added[tokens[bos_id]] = (bos_id, True)
     spec = ByteLevelSpec(
         vocab={text: token_id for token_id, text in enumerate(tokens)},
         merges=[tuple(m.split(" ", 1)) for m in fields["tokenizer.ggml.merges"]],
         split_regex=split_regex,
         added=added,
         individual_digits=individual_digits,
+        bos_template=tokens[bos_id] if add_bos else None,
     )
     return assemble(spec), _config(fields, tokens)
 

@@ -18,9 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentroll.errors import TokenizerError, UnknownNameError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 # Bump when a builder's output changes, so stale cached tokenizers are rebuilt.
 BUILD_FORMAT = 1
@@ -56,7 +59,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("AGENTROLL_CACHE_DIR") or Path.home() / ".cache" / "agentroll") / "tokenizers"
 
 
-def load_tokenizer(spec: str) -> Any:
+def load_tokenizer(spec: str) -> PreTrainedTokenizerFast:
     """A `PreTrainedTokenizerFast` for a registry name, a tokenizer folder, or a .gguf file.
 
     Raises UnknownNameError (listing the names) when `spec` is neither a name
@@ -78,12 +81,12 @@ def load_tokenizer(spec: str) -> Any:
     raise UnknownNameError("tokenizer", spec, [*REGISTRY, "<tokenizer folder>", "<file.gguf>"])
 
 
-def special_token_ids(tok: Any) -> dict[str, int]:
+def special_token_ids(tok: PreTrainedTokenizerFast) -> dict[str, int]:
     """Every added token (special or not, e.g. `<tool_call>`) -> its single ID, for the tool-call parsers."""
     return {added.content: token_id for token_id, added in sorted(tok.added_tokens_decoder.items())}
 
 
-def _cached(key: str, build: Callable[[], tuple[Any, dict[str, Any]]]) -> Any:
+def _cached(key: str, build: Callable[[], tuple[Any, dict[str, Any]]]) -> PreTrainedTokenizerFast:
     folder = cache_dir() / key
     if (folder / "tokenizer.json").is_file():
         return _from_folder(folder)
@@ -104,7 +107,7 @@ def _cached(key: str, build: Callable[[], tuple[Any, dict[str, Any]]]) -> Any:
     return _from_folder(folder)
 
 
-def _from_folder(folder: Path) -> Any:
+def _from_folder(folder: Path) -> PreTrainedTokenizerFast:
     from transformers import PreTrainedTokenizerFast
 
     if not (folder / "tokenizer.json").is_file():
