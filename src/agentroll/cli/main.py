@@ -15,6 +15,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("agentroll.cli.doctor", "is this model's chat template safe for token-exact RL?"),
     "engine": ("agentroll.cli.engine", "inference engines: `engine check`"),
     "tools": ("agentroll.cli.tools", "tools: `tools list`, `tools call`"),
+    "run": ("agentroll.cli.run", "run a dataset of episodes to a run directory (resumable)"),
+    "verify": ("agentroll.cli.verify", "recompute a run's logprobs teacher-forced; fail on delta > 1e-3 or drift"),
+    "export": ("agentroll.cli.export", "export a run: jsonl | parquet | hf | verl | trl"),
+    "serve": ("agentroll.cli.serve", "OpenAI-compatible server that captures every token into trajectories"),
 }
 
 

@@ -1,0 +1,73 @@
+"""`agentroll run CONFIG.yaml [--out DIR] [--resume]`: run a dataset of episodes to a run directory.
+
+CONFIG may also be a run directory (its run.json holds the config): `agentroll run RUN_DIR --resume`.
+Prints the summary and where the trajectories are; the progress bar goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from agentroll.rollout.config import config_from_dict, load_config
+from agentroll.rollout.runner import run as run_rollout
+from agentroll.rollout.store import MANIFEST
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="run config YAML, or an existing run directory (with --resume)")
+    parser.add_argument("--out", help="run directory (default: the config's output_dir, else runs/<config name>)")
+    parser.add_argument("--resume", action="store_true", help="finish a run: run only the episodes not on disk")
+    parser.add_argument("--overwrite", action="store_true", help="replace the trajectories already in the run dir")
+    parser.add_argument("--limit", type=int, help="use this many dataset rows")
+    parser.add_argument("--samples", type=int, dest="samples_per_task", help="samples per task")
+    parser.add_argument("--concurrency", type=int, help="episodes in flight")
+    parser.add_argument("--engine", help="engine spec (embedded | vllm://H:P | ...)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = {
+        "limit": args.limit,
+        "samples_per_task": args.samples_per_task,
+        "concurrency": args.concurrency,
+        "engine": args.engine,
+    }
+    source = Path(args.config)
+    if source.is_dir():  # a run directory: its manifest holds the config it was started with
+        raw = json.loads((source / MANIFEST).read_text(encoding="utf-8"))["config"]
+        config = config_from_dict({**raw, "output_dir": str(source)}, **overrides)
+    else:
+        config = load_config(source, **overrides)
+    run_dir = Path(args.out or config.output_dir)
+    summary = asyncio.run(
+        run_rollout(config, run_dir, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+    )
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(s: dict) -> None:
+    reward = s["reward"]
+    mean = "-" if reward["mean"] is None else f"{reward['mean']:.3f} (std {reward['std']:.3f}, n {reward['n']})"
+    stops = ", ".join(f"{k} {v}" for k, v in s["stop_reasons"].items())
+    lines = [
+        f"episodes      {s['episodes']}/{s['planned']} ({s['new_episodes']} this run, {s['errors']} errors)",
+        f"stop reasons  {stops or '-'}",
+        f"reward        {mean}",
+        f"tool calls    {s['tool_calls']} ({s['tool_errors']} errors)",
+        f"throughput    {s['sampled_tokens_per_s']} sampled tok/s over {s['wall_s']:.1f} s",
+        f"drift         {s['drift_count']} trajectories",
+        f"trajectories  {s['trajectories']}",
+        f"summary       {Path(s['trajectories']).parent / 'summary.json'}",
+    ]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":  # the embedded engine spawns workers: guard the entry point
+    from agentroll.cli.main import main
+
+    sys.exit(main(["run", *sys.argv[1:]]))

@@ -1,0 +1,66 @@
+"""Trajectories -> flat training rows, one per segment (most trajectories have one).
+
+A segment's prompt is its tokens before the first sampled token; its response is everything after,
+sampled tokens (mask 1, with logprobs) and tokens we rendered between turns (tool results, turn
+openers: mask 0, no logprob). Multi-turn episodes are therefore one row, not one per turn.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agentroll.trajectory import Segment, Trajectory
+
+
+def prompt_length(segment: Segment) -> int:
+    """Tokens before the first sampled one (all of them when nothing was sampled)."""
+    return next((i for i, m in enumerate(segment.loss_mask) if m == 1), len(segment.loss_mask))
+
+
+def segment_rows(traj: Trajectory) -> list[dict[str, Any]]:
+    """The shared columns every table export starts from: identity, outcome, tokens, JSON-encoded context."""
+    rows = []
+    for index, seg in enumerate(traj.segments):
+        rows.append(
+            {
+                "id": traj.id,
+                "task_id": traj.task_id,
+                "sample_index": traj.sample_index,
+                "segment": index,
+                "num_segments": len(traj.segments),
+                "stop_reason": traj.stop_reason,
+                "reward": traj.reward,
+                "rewards": json.dumps(traj.rewards),
+                "num_turns": len(traj.turns),
+                "prompt_len": prompt_length(seg),
+                "token_ids": list(seg.token_ids),
+                "loss_mask": list(seg.loss_mask),
+                "logprobs": list(seg.logprobs),
+                "messages": json.dumps([m.model_dump(mode="json", exclude_defaults=True) for m in traj.messages]),
+                "tool_results": json.dumps([r.model_dump(mode="json") for r in traj.tool_results]),
+                "metadata": json.dumps(traj.metadata, default=str),
+            }
+        )
+    return rows
+
+
+def split_row(row: dict[str, Any], *, logprob_fill: float | None) -> dict[str, Any]:
+    """Prompt/response view of a segment row: response = everything after the first prompt, mask aligned."""
+    n = row["prompt_len"]
+    logprobs = row["logprobs"][n:]
+    return {
+        "prompt_ids": row["token_ids"][:n],
+        "response_ids": row["token_ids"][n:],
+        "response_mask": row["loss_mask"][n:],
+        "response_logprobs": [logprob_fill if lp is None else lp for lp in logprobs],
+    }
+
+
+def token_level_rewards(response_mask: list[int], reward: float | None) -> list[float]:
+    """The sequence reward on the last sampled token, 0 elsewhere (how verl places an outcome reward)."""
+    out = [0.0] * len(response_mask)
+    last = max((i for i, m in enumerate(response_mask) if m == 1), default=None)
+    if last is not None and reward is not None:
+        out[last] = float(reward)
+    return out

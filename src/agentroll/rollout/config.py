@@ -1,0 +1,102 @@
+"""The run config (pydantic at the edge): dataset x samples per task x tools x engine x rewards.
+
+    dataset: {path: data/gsm8k/test.jsonl, question_field: question, answer_field: answer,
+              answer_pattern: "####\\s*(.+)$", limit: 8}
+    system_prompt: "You are ..."
+    samples_per_task: 2
+    engine: embedded
+    renderer: smollm2
+    tools: [calculator]              # built-in names, or a tools YAML path (agentroll.tools.load_toolset)
+    episode: {max_turns: 4, sampling: {max_tokens: 256, temperature: 0.7, seed: 0}}
+    rewards: {exact_match: 1.0}
+    concurrency: 16
+    output_dir: runs/gsm8k_calculator
+
+Relative paths (dataset, tools YAML) are relative to the config file. Unknown keys are errors naming the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agentroll.agent.task import EpisodeConfig
+from agentroll.errors import ConfigError
+from agentroll.types import Message
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(BaseModel):
+    """Where the rows are and how a row becomes a Task."""
+
+    model_config = _STRICT
+
+    path: str
+    format: Literal["jsonl", "parquet", "hf"] | None = None  # None: from the suffix (.jsonl, .parquet), else hf
+    split: str = "train"  # hf only
+    question_field: str = "question"  # -> the user message
+    messages_field: str | None = None  # a row that already holds OpenAI-style messages (wins over question)
+    answer_field: str | None = "answer"
+    answer_pattern: str | None = None  # regex; group 1 of its last match is the answer (e.g. GSM8K's `#### N`)
+    id_field: str | None = None  # None: the row's position in the dataset
+    offset: int = Field(0, ge=0)
+    limit: int | None = Field(None, ge=1)  # rows to use from offset; None: all
+
+
+class RunConfig(BaseModel):
+    model_config = _STRICT
+
+    dataset: DatasetConfig
+    system_prompt: str | None = None
+    examples: tuple[Message, ...] = ()  # few-shot messages between the system prompt and the question
+    samples_per_task: int = Field(1, ge=1)
+    engine: str = "embedded"
+    renderer: str = "smollm2"
+    tools: str | tuple[str, ...] = ()  # a tools YAML path, or built-in tool names
+    episode: EpisodeConfig = EpisodeConfig()
+    rewards: dict[str, float] = Field(default_factory=lambda: {"exact_match": 1.0})
+    concurrency: int = Field(16, ge=1)  # episodes in flight
+    output_dir: str | None = None  # None: runs/<config file stem>
+    base_dir: str = "."  # set by load_config: the config file's folder (relative paths resolve from it)
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+def load_config(path: str | Path, **overrides: Any) -> RunConfig:
+    """Read and validate a run config YAML; `overrides` replace top-level keys (None values are ignored)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"run config {path}: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"run config {path}: expected a mapping at the top level")
+    raw.setdefault("base_dir", str(path.resolve().parent))
+    raw.setdefault("output_dir", str(Path("runs") / path.stem))
+    return config_from_dict(raw, **overrides)
+
+
+def config_from_dict(raw: dict[str, Any], **overrides: Any) -> RunConfig:
+    data = dict(raw)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key == "limit":
+            data["dataset"] = {**data.get("dataset", {}), "limit": value}
+        else:
+            data[key] = value
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"run config: {_describe(e)}") from e
+
+
+def _describe(e: ValidationError) -> str:
+    """One line per problem, naming the key (`dataset.pathh: Extra inputs are not permitted`)."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())

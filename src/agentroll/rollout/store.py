@@ -1,0 +1,96 @@
+"""The run directory: what is on disk is the truth about which episodes are done.
+
+    RUN_DIR/run.json            the manifest: config, start time(s), versions
+    RUN_DIR/trajectories.jsonl  one Trajectory.to_dict() per line, appended + fsynced as each episode ends
+    RUN_DIR/summary.json        written at the end of each invocation
+
+A SIGKILL can leave at most a torn last line; `open_store` drops and truncates it, so a resumed run
+re-runs exactly the episodes whose line is not complete on disk: nothing lost, nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from agentroll.errors import ConfigError
+from agentroll.trajectory import Trajectory
+
+TRAJECTORIES = "trajectories.jsonl"
+MANIFEST = "run.json"
+SUMMARY = "summary.json"
+
+
+class RunStore:
+    """Append-only, durable trajectory log of one run directory."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = run_dir
+        self.path = run_dir / TRAJECTORIES
+        self._file: Any = None
+
+    def append(self, traj: Trajectory) -> None:
+        """Write one line and fsync it before returning: once this returns, the episode survives a crash."""
+        if self._file is None:
+            self._file = self.path.open("ab")
+        self._file.write(json.dumps(traj.to_dict(), ensure_ascii=False).encode("utf-8") + b"\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def open_store(run_dir: Path, *, resume: bool, overwrite: bool = False) -> tuple[RunStore, list[dict[str, Any]]]:
+    """The store and the records already on disk (empty for a fresh run).
+
+    A directory that already holds trajectories needs `resume` (finish it) or `overwrite` (start over),
+    so a second run never silently mixes with an old one.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    store = RunStore(run_dir)
+    if store.path.exists() and store.path.stat().st_size > 0 and not resume:
+        if not overwrite:
+            raise ConfigError(f"{run_dir} already holds a run: pass --resume to finish it or --overwrite to replace it")
+        store.path.unlink()
+    records = list(read_records(store.path, repair=True)) if store.path.exists() else []
+    return store, records
+
+
+def read_records(path: Path, *, repair: bool = False) -> Iterator[dict[str, Any]]:
+    """Every complete line as a dict. A torn last line (no newline, or not JSON) is skipped,
+    and with `repair` the file is truncated to its last complete line. A bad line elsewhere is an error."""
+    data = path.read_bytes()
+    good = 0
+    lines = data.split(b"\n")
+    for n, line in enumerate(lines):
+        last = n == len(lines) - 1
+        if last and not line:  # the file ended with a newline
+            break
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            if last or (n == len(lines) - 2 and not lines[-1]):
+                break  # torn by a crash mid-write: the episode was not done
+            raise ConfigError(f"{path}: line {n + 1} is not JSON ({e}); the file was edited or corrupted") from e
+        if last:  # complete JSON but no newline: the write was cut before its end
+            break
+        good += len(line) + 1
+        yield record
+    if repair and good < len(data):
+        with path.open("r+b") as f:
+            f.truncate(good)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write atomically (temp file + rename), so a crash never leaves half a manifest."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

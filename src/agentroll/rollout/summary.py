@@ -1,0 +1,98 @@
+"""Run statistics from trajectory records: stop reasons, rewards, GRPO groups, throughput, drift."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentroll.agent.rewards import group_stats
+
+# Stop reasons that mean something went wrong (the episode is still data, but a user should look).
+ERROR_STOPS = frozenset({"engine_error", "tool_failure", "timeout", "render_error", "error"})
+
+
+@dataclass(slots=True)
+class Tally:
+    """What the summary needs from each trajectory; kept small so a big run's tally fits in memory."""
+
+    stops: Counter[str] = field(default_factory=Counter)
+    rewards: list[float] = field(default_factory=list)
+    components: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    groups: dict[str, dict[int, float]] = field(default_factory=lambda: defaultdict(dict))
+    sampled_tokens: int = 0
+    drift: int = 0
+    errors: int = 0
+    tool_calls: int = 0
+    tool_errors: int = 0
+
+    def add(self, record: dict[str, Any]) -> int:
+        """Count one trajectory record (a `Trajectory.to_dict()`); returns its sampled token count."""
+        self.stops[record.get("stop_reason", "")] += 1
+        sampled = sum(len(t.get("sampled_ids", [])) for t in record.get("turns", []))
+        self.sampled_tokens += sampled
+        self.drift += bool(record.get("metadata", {}).get("drift"))
+        self.errors += record.get("stop_reason") in ERROR_STOPS
+        results = record.get("tool_results", [])
+        self.tool_calls += len(results)
+        self.tool_errors += sum(bool(r.get("is_error")) for r in results)
+        if record.get("reward") is not None:
+            self.rewards.append(float(record["reward"]))
+            self.groups[record.get("task_id", "")][record.get("sample_index", 0)] = float(record["reward"])
+        for name, value in record.get("rewards", {}).items():
+            self.components[name].append(float(value))
+        return sampled
+
+    def mean_reward(self) -> float | None:
+        return statistics.fmean(self.rewards) if self.rewards else None
+
+
+def summarize(tally: Tally, *, planned: int, new_episodes: int, new_tokens: int, wall_s: float) -> dict[str, Any]:
+    """The summary.json object. Throughput counts only this invocation's episodes."""
+    return {
+        "episodes": sum(tally.stops.values()),
+        "planned": planned,
+        "new_episodes": new_episodes,
+        "stop_reasons": dict(tally.stops.most_common()),
+        "errors": tally.errors,
+        "drift_count": tally.drift,
+        "reward": _stats(tally.rewards),
+        "reward_components": {name: _stats(values) for name, values in sorted(tally.components.items())},
+        "tool_calls": tally.tool_calls,
+        "tool_errors": tally.tool_errors,
+        "sampled_tokens": tally.sampled_tokens,
+        "wall_s": round(wall_s, 3),
+        "sampled_tokens_per_s": round(new_tokens / wall_s, 2) if wall_s > 0 else None,
+        "episodes_per_s": round(new_episodes / wall_s, 4) if wall_s > 0 else None,
+        "groups": _groups(tally.groups),
+    }
+
+
+def _stats(values: Iterable[float]) -> dict[str, float | int | None]:
+    values = list(values)
+    if not values:
+        return {"n": 0, "mean": None, "std": None, "min": None, "max": None}
+    return {
+        "n": len(values),
+        "mean": statistics.fmean(values),
+        "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def _groups(groups: dict[str, dict[int, float]]) -> dict[str, Any]:
+    """GRPO statistics per task: mean, std and each sample's advantage (keyed by sample index)."""
+    out: dict[str, Any] = {}
+    for task_id, by_sample in groups.items():
+        order = sorted(by_sample)
+        stats = group_stats([by_sample[i] for i in order])
+        out[task_id] = {
+            "n": len(order),
+            "mean": stats["mean"],
+            "std": stats["std"],
+            "advantages": dict(zip((str(i) for i in order), stats["advantages"], strict=True)),
+        }
+    return out
