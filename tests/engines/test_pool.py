@@ -34,8 +34,10 @@ def test_pool_keeps_an_episode_on_one_server_and_balances_episodes(
     vllm_servers: list[Any], loop: Any, tokenizer: Any
 ) -> None:
     pool = make_pool(vllm_servers)
+    # Long enough to fill whole KV blocks: only full blocks are prefix-cached.
+    system = {"role": "system", "content": "You are a careful assistant who counts slowly. " * 30}
     prompt = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "Count from one to five."}], add_generation_prompt=True, return_dict=False
+        [system, {"role": "user", "content": "Count from one to five."}], add_generation_prompt=True, return_dict=False
     )
     sp = SamplingParams(temperature=1.0, max_tokens=12, seed=5)
 

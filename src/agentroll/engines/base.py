@@ -6,6 +6,10 @@ subclasses: `EngineUnavailable` (unreachable / dead, after bounded retries), `En
 (the request's deadline passed), `ContextOverflow` (never sent), plain `EngineError` (the
 server rejected the request). Cancelling the awaiting task aborts the request server-side
 where the engine can.
+
+`Completion.meta` keys set here: `engine`, `request_id`, `latency_s`, `server` / `endpoint` (HTTP
+engines), `text` (the engine's own detokenization, when it returned one), `pool_server` and
+`pool_retries` (a pool: where the call ran, and each failed server it was re-sent from).
 """
 
 from __future__ import annotations

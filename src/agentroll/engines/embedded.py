@@ -143,7 +143,7 @@ def _build(s: EmbeddedSettings) -> Any:
         from vllm.v1.engine.async_llm import AsyncLLM
     except ImportError as e:
         raise ConfigError(f"the embedded engine needs vLLM ({e}); run scripts/install_engine.sh") from e
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(s.kv_cache_gib))
+    os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(s.kv_cache_gib)  # GiB of KV cache on CPU (ignored on GPU)
     os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")  # +45% throughput on 2 cores
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
     args = AsyncEngineArgs(

@@ -1,9 +1,10 @@
 """Shared HTTP plumbing for server engines: one pooled aiohttp session, bounded retries, typed errors.
 
-Retry rule: connection errors and 5xx are retried with exponential backoff, a bounded number
-of times, within the request's deadline. A response that came back (any 2xx body, any 4xx) is
-never re-sent: a 2xx carried tokens, a 4xx will fail again. Timeouts are not retried: the
-deadline is for the whole call.
+Retry rule: connection errors (refused, reset, connect timeouts) and 5xx are retried with
+exponential backoff, a bounded number of times, within the request's deadline. A response that
+came back (any 2xx body, any 4xx) is never re-sent: a 2xx carried tokens, a 4xx will fail again.
+The caller's `timeout` is a deadline for the whole call (all tries); passing it raises
+EngineTimeout at once.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class HTTPClient:
             connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=self._max_connections)
             # No session-wide timeout: each call carries its own deadline.
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=aiohttp.ClientTimeout(total=None), headers=self._headers
+                connector=connector, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10), headers=self._headers
             )
         return self._session
 
@@ -81,12 +82,12 @@ class HTTPClient:
                 break
             try:
                 return await self._once(method, url, payload, left, missing_ok)
-            except TimeoutError as e:
-                raise EngineTimeout(f"{method} {url}: no answer within {timeout} s") from e
-            except (aiohttp.ClientConnectionError, _ServerError) as e:
+            except (aiohttp.ClientConnectionError, _ServerError) as e:  # incl. connect timeouts: retried
                 last = e
                 if attempt + 1 < self.retry.attempts:
                     await asyncio.sleep(self.retry.delay(attempt))
+            except TimeoutError as e:  # the call's own deadline passed
+                raise EngineTimeout(f"{method} {url}: no answer within {timeout} s") from e
         if last is None:
             raise EngineTimeout(f"{method} {url}: no answer within {timeout} s")
         # Repeated 5xx means the server is unwell (e.g. its engine died): treat it as unavailable.

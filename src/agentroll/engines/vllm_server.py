@@ -104,9 +104,10 @@ class VLLMServerEngine:
         if self._model is None:
             await self.models()
         sp = {"max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 0, "detokenize": False}
-        body = await self.http.post_json(
-            GENERATE, {"token_ids": list(token_ids), "sampling_params": sp}, timeout=120, missing_ok=True
-        )
+        body = MISSING
+        if self._api != "completions":
+            payload = {"token_ids": list(token_ids), "sampling_params": sp}
+            body = await self.http.post_json(GENERATE, payload, timeout=120, missing_ok=True)
         if body is MISSING:
             payload = {"model": self._model, "prompt": list(token_ids), "max_tokens": 1, "prompt_logprobs": 0}
             body = await self.http.post_json(COMPLETIONS, payload, timeout=120)
