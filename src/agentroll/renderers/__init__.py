@@ -22,6 +22,10 @@ RENDERERS: dict[str, str] = {
     "llama3.1": "agentroll.renderers.llama3:llama31",
     "llama3.2": "agentroll.renderers.llama3:llama32",
     "deepseek-r1": "agentroll.renderers.deepseek:deepseek_r1",
+    "mistral-v3": "agentroll.renderers.mistral:mistral_v3",
+    "mistral-v3-tekken": "agentroll.renderers.mistral:mistral_v3_tekken",
+    "mistral-v7": "agentroll.renderers.mistral:mistral_v7",
+    "gpt-oss": "agentroll.renderers.harmony:gpt_oss",
 }
 
 

@@ -10,6 +10,9 @@ text verbatim (so the model's own formatting is never held against it). Then:
 3. boundaries: encoding the canonical text piece by piece gives the same IDs
    as encoding it whole (no BPE merge across a piece boundary).
 
+A mask value of 2 marks tokens we rendered inside an assistant turn (a forced tool-call opener): they
+belong to the turn's text, so they are checked with the sampled tokens that follow them.
+
 A failure of (1) on a sampled piece means the template would re-render the
 model's turn differently (it strips reasoning, trims whitespace): a *history*
 drift. Any other failure is a *bridge* drift: tokens we rendered that a
@@ -27,7 +30,8 @@ from agentroll.types import Message, ToolSpec
 
 
 def pieces(loss_mask: Sequence[int]) -> list[tuple[int, int, int]]:
-    """Runs of equal mask: (mask, start, end)."""
+    """Runs of equal mask: (mask, start, end); a forced opener (2) joins the sampled run after it."""
+    loss_mask = [1 if m == 2 else m for m in loss_mask]
     runs: list[tuple[int, int, int]] = []
     start = 0
     for i in range(1, len(loss_mask) + 1):

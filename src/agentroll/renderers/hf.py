@@ -26,7 +26,7 @@ from typing import Any
 
 from agentroll.errors import RenderError
 from agentroll.renderers.base import Bridge, Drift
-from agentroll.types import Message, ParsedMessage, ToolSpec
+from agentroll.types import Message, ParsedMessage, ToolCall, ToolSpec
 
 _PLACEHOLDER_USER = Message(role="user", content=".")
 
@@ -202,6 +202,33 @@ class TemplateRenderer:
     ) -> Bridge:
         ids = self.render([*history, *new_messages], tools, add_generation_prompt=True)
         return Bridge(ids, new_segment=True, reason=reason)
+
+    # --- forced tool calls (tool_choice "required" / a named tool) -------------------------------------
+
+    def forced_call_prefix(self, tools: Sequence[ToolSpec], name: str | None = None) -> list[int]:
+        """Tokens that open a tool call in this template's own format, to append after the generation
+        prompt (mask 0) so the model can only continue with a call: up to the function name for
+        `required`, up to the arguments for a named tool. Cut from the template's rendering of a call."""
+        call = ToolCall(id="call_forced", name="__AR_NAME__", arguments={"__AR_ARG__": 0})
+        user = [_PLACEHOLDER_USER]
+        prompt = self.render_text(user, tools, add_generation_prompt=True)
+        full = self.render_text(
+            [*user, Message(role="assistant", tool_calls=(call,))], tools, add_generation_prompt=False
+        )
+        if not full.startswith(prompt) or "__AR_NAME__" not in full:
+            raise RenderError(
+                f"{self.name}: cannot force a tool call: the template does not write calls after its prompt"
+            )
+        turn = full[len(prompt) :]
+        if name is None:
+            return self.tokenizer.encode(turn[: turn.index("__AR_NAME__")])
+        opened = turn[: turn.index("__AR_NAME__")] + name + turn[turn.index("__AR_NAME__") + len("__AR_NAME__") :]
+        args_at = opened.find('{"__AR_ARG__"')
+        if args_at < 0:
+            raise RenderError(f"{self.name}: cannot force a named call: no JSON arguments in the call format")
+        # Stop before trailing whitespace: BPE vocabularies merge it into the next token (" {"), so a prompt
+        # ending in a bare space is one the model never saw in training.
+        return self.tokenizer.encode(opened[:args_at].rstrip(" "))
 
     # --- runtime check (PrefixChecker) --------------------------------------------------------------
 

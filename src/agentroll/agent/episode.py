@@ -1,0 +1,240 @@
+"""The episode loop: render -> generate -> parse -> run tools -> bridge -> repeat.
+
+Read `run_episode` top to bottom. Each token's loss mask is set where the
+token is produced: sampled by the engine -> 1 (with its logprob), rendered by
+us -> 0. The model's tokens are parsed, never re-encoded; what follows them is
+a bridge. Every way an episode can end is a recorded stop reason (limits.Stop).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentroll.agent.limits import Budget, Stop, check
+from agentroll.agent.task import EpisodeConfig, Task
+from agentroll.errors import AgentrollError, ConfigError, ContextOverflow, EngineError, RenderError
+from agentroll.trajectory import Completion, Segment, Trajectory, Turn
+from agentroll.types import Message, ParsedMessage, ParseStatus, ToolResult, ToolSpec
+
+FORCED = 2  # a mask value only inside check_prefix's view: rendered by us, but part of the model's turn
+
+
+@dataclass(slots=True)
+class Episode:
+    """The loop's working state; `traj` is what gets returned."""
+
+    traj: Trajectory
+    tools: list[ToolSpec]
+    segment: Segment
+    check_mask: list[int] = field(default_factory=list)  # segment mask with forced openers marked
+    budget: Budget = field(default_factory=Budget)
+
+    def append(self, ids: list[int], *, mask: int, logprobs: list[float] | None = None) -> None:
+        self.segment.extend(ids, mask=1 if mask == 1 else 0, logprobs=logprobs)
+        self.check_mask.extend([mask] * len(ids))
+
+    def new_segment(self, ids: list[int], reason: str) -> None:
+        self.segment = Segment(reason=reason)
+        self.traj.segments.append(self.segment)
+        self.check_mask = []
+        self.append(ids, mask=0)
+
+
+async def run_episode(
+    task: Task,
+    *,
+    engine: Any,
+    renderer: Any,
+    toolset: Any,
+    config: EpisodeConfig,
+    episode_id: str | None = None,
+    sample_index: int = 0,
+) -> Trajectory:
+    """Run one episode to a stop reason. Never raises for engine, tool or parse failures."""
+    ep = _start(task, renderer, toolset, config, episode_id, sample_index)
+    sampling = config.sampling.model_copy(
+        update={"stop_token_ids": tuple({*config.sampling.stop_token_ids, *renderer.stop_token_ids()})}
+    )
+    stop = None
+    while stop is None and (stop := check(ep.budget, config, len(ep.segment), engine.max_model_len)) is None:
+        forced = _forced_opener(renderer, ep.tools, config)
+        started = time.monotonic()
+        try:
+            completion = await _generate(engine, ep, [*ep.segment.token_ids, *forced], sampling, config)
+        except ContextOverflow:
+            stop = Stop.CONTEXT_OVERFLOW
+            break
+        except (TimeoutError, EngineError) as e:
+            ep.traj.metadata["error"] = f"{type(e).__name__}: {e}"
+            stop = Stop.TIMEOUT if isinstance(e, TimeoutError) and _episode_timed_out(ep, config) else Stop.ENGINE_ERROR
+            break
+        ep.append(forced, mask=FORCED)
+        ep.append(completion.token_ids, mask=1, logprobs=completion.logprobs)
+        parsed = renderer.parse([*forced, *completion.token_ids], ep.tools)
+        turn = _record_turn(ep, completion, parsed, len(forced), started)
+        ep.traj.messages.append(parsed.message)
+        if completion.finish_reason == "length":
+            stop = Stop.LENGTH
+            break
+        if not parsed.tool_calls:
+            stop = Stop.DONE
+            break
+        tool_started = time.monotonic()
+        results = await _run_tools(toolset, parsed, ep, config)
+        turn.tools_s = time.monotonic() - tool_started
+        ep.traj.tool_results.extend(results)
+        if config.on_tool_error == "stop" and any(r.is_error for r in results):
+            stop = Stop.TOOL_FAILURE
+            break
+        stop = _bridge(ep, renderer, [r.to_message() for r in results], parsed.stopped, turn, config)
+    ep.traj.stop_reason = stop or Stop.DONE
+    if config.check_prefix != "off":
+        _check_prefix(ep, renderer)
+    return ep.traj
+
+
+def _start(
+    task: Task, renderer: Any, toolset: Any, config: EpisodeConfig, episode_id: str | None, sample_index: int
+) -> Episode:
+    tools = _task_tools(task, toolset, config)
+    traj = Trajectory(
+        id=episode_id or uuid.uuid4().hex,
+        task_id=task.id,
+        sample_index=sample_index,
+        messages=list(task.messages),
+        metadata={"renderer": renderer.name},
+    )
+    prompt = renderer.render(task.messages, tools)  # rendered once; never again for this segment
+    ep = Episode(traj=traj, tools=tools, segment=Segment(reason="initial"))
+    traj.segments.append(ep.segment)
+    ep.append(prompt, mask=0)
+    return ep
+
+
+def _task_tools(task: Task, toolset: Any, config: EpisodeConfig) -> list[ToolSpec]:
+    specs = toolset.specs() if toolset is not None else []
+    if task.tools is not None:
+        specs = [s for s in specs if s.name in task.tools]
+    if config.tool_choice == "none":
+        return []
+    if config.tool_choice not in ("auto", "required") and config.tool_choice not in {s.name for s in specs}:
+        raise ConfigError(f"tool_choice: no tool named {config.tool_choice!r} (tools: {[s.name for s in specs]})")
+    return specs
+
+
+def _forced_opener(renderer: Any, tools: list[ToolSpec], config: EpisodeConfig) -> list[int]:
+    """tool_choice required/named: the template's own call opener, so the model can only call a tool."""
+    if config.tool_choice in ("auto", "none") or not tools:
+        return []
+    name = None if config.tool_choice == "required" else config.tool_choice
+    try:
+        return renderer.forced_call_prefix(tools, name)
+    except (AttributeError, RenderError) as e:
+        raise ConfigError(
+            f"tool_choice={config.tool_choice!r} is not supported by renderer {renderer.name}: {e}"
+        ) from e
+
+
+async def _generate(
+    engine: Any, ep: Episode, prompt_ids: list[int], sampling: Any, config: EpisodeConfig
+) -> Completion:
+    timeout = None
+    if config.timeout_s is not None:
+        timeout = max(0.001, config.timeout_s - (time.monotonic() - ep.budget.started))
+    return await engine.generate(
+        prompt_ids,
+        sampling,
+        request_id=f"{ep.traj.id}-{ep.budget.turns}",
+        timeout=timeout,
+        session_id=ep.traj.id,
+    )
+
+
+def _episode_timed_out(ep: Episode, config: EpisodeConfig) -> bool:
+    return config.timeout_s is not None and time.monotonic() - ep.budget.started >= config.timeout_s - 0.01
+
+
+def _record_turn(ep: Episode, completion: Completion, parsed: ParsedMessage, forced: int, started: float) -> Turn:
+    prompt_len = len(ep.segment) - len(completion.token_ids)
+    turn = Turn(
+        index=ep.budget.turns,
+        segment=len(ep.traj.segments) - 1,
+        prompt_len=prompt_len,
+        sampled_ids=list(completion.token_ids),
+        logprobs=completion.logprobs,
+        top_logprobs=completion.top_logprobs,
+        finish_reason=completion.finish_reason,
+        tool_calls=list(parsed.tool_calls),
+        generate_s=time.monotonic() - started,
+        meta={"forced_prefix_len": forced, **completion.meta} if forced else dict(completion.meta),
+    )
+    if not completion.token_exact:
+        ep.traj.metadata["token_exact"] = False
+    ep.traj.turns.append(turn)
+    ep.budget.turns += 1
+    ep.budget.parse_errors += sum(c.status != ParseStatus.OK for c in parsed.tool_calls)
+    return turn
+
+
+async def _run_tools(toolset: Any, parsed: ParsedMessage, ep: Episode, config: EpisodeConfig) -> list[ToolResult]:
+    """Run the turn's usable calls concurrently; answer each malformed one with an error result."""
+    calls = [c for c in parsed.tool_calls if c.call is not None and c.status == ParseStatus.OK]
+    if not config.parallel_tool_calls:
+        calls = calls[:1]
+    ran = iter(await toolset.call_many([c.call for c in calls]) if calls else [])
+    results: list[ToolResult] = []
+    for i, c in enumerate(parsed.tool_calls):
+        if c in calls:
+            results.append(next(ran))
+        elif c.status != ParseStatus.OK or c.call is None:
+            results.append(_malformed_result(c, i, config))
+    return results
+
+
+def _malformed_result(c: Any, index: int, config: EpisodeConfig) -> ToolResult:
+    call_id = c.call.id if c.call is not None else f"call_{index}"
+    name = c.call.name if c.call is not None else "unknown"
+    message = config.malformed_call_message.format(error=c.error or c.status.value)
+    return ToolResult(tool_call_id=call_id, name=name, content=message, is_error=True, metadata={"status": c.status})
+
+
+def _bridge(ep: Episode, renderer: Any, new: Sequence[Message], stopped: bool, turn: Turn, config: EpisodeConfig):
+    """Append the bridge (mask 0) after a sampled turn, or start a new segment when the template requires it."""
+    try:
+        bridge = renderer.bridge(ep.traj.messages, new, ep.tools, stopped=stopped)
+    except AgentrollError as e:
+        ep.traj.metadata["error"] = f"bridge: {e}"
+        return Stop.ENGINE_ERROR if isinstance(e, EngineError) else "render_error"
+    ep.traj.messages.extend(new)
+    if bridge.new_segment:
+        if config.check_prefix == "every_turn":
+            _check_prefix(ep, renderer)
+        ep.new_segment(bridge.token_ids, bridge.reason or "new segment")
+    else:
+        ep.append(bridge.token_ids, mask=0)
+        if config.check_prefix == "every_turn":
+            _check_prefix(ep, renderer)
+    turn.bridge_len = len(bridge.token_ids)
+    return None
+
+
+def _check_prefix(ep: Episode, renderer: Any) -> None:
+    """Record drift of the current segment against the canonical render (design.md's runtime check)."""
+    checker = getattr(renderer, "check_prefix", None)
+    if checker is None:
+        ep.traj.metadata.setdefault("prefix_check", "unsupported")
+        return
+    messages = ep.traj.messages[: _messages_in_segment(ep)]
+    drift = checker(messages, ep.tools, ep.segment.token_ids, ep.check_mask)
+    drifts = ep.traj.metadata.setdefault("drift", [])
+    if drift is not None:
+        drifts.append({"segment": len(ep.traj.segments) - 1, "token_index": drift.token_index, "why": drift.context})
+
+
+def _messages_in_segment(ep: Episode) -> int:
+    """All messages so far belong to the current segment (a new segment re-renders the whole history)."""
+    return len(ep.traj.messages)

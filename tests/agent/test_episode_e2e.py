@@ -1,0 +1,122 @@
+"""The episode loop against the real embedded engine (vLLM on CPU, SmolLM2-135M) and real tools."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from agentroll.agent import EpisodeConfig, Stop, Task, run_episode
+from agentroll.engines.registry import make_engine
+from agentroll.renderers import get_renderer
+from agentroll.tools import Toolset
+from agentroll.types import Message, SamplingParams, ToolSpec
+from tests.conftest import needs_vllm
+
+pytestmark = [pytest.mark.slow, needs_vllm]
+
+
+class StampTool:
+    """Returns a fresh random stamp the prompt never showed: only a real call can put it in the trajectory.
+
+    Its schema accepts any object, so whatever arguments the 135M model writes, the call runs.
+    """
+
+    spec = ToolSpec(
+        name="lookup",
+        description="Look a key up in the registry.",
+        input_schema={"type": "object", "properties": {"key": {"type": "string"}}},
+    )
+    timeout_s = None
+
+    def __init__(self) -> None:
+        self.stamps: list[str] = []
+
+    async def run(self, arguments: dict) -> str:
+        self.stamps.append(uuid.uuid4().hex[:12])
+        return f"value: {self.stamps[-1]}"
+
+
+TASK = Task(
+    id="lookup-1",
+    messages=(
+        Message(role="system", content="Use the lookup tool to answer."),
+        Message(role="user", content="What is the value of key 'alpha'?"),
+    ),
+)
+
+
+def _config(**kw) -> EpisodeConfig:
+    # Stop right after a call: the 135M model rambles on after </tool_call> otherwise.
+    sampling = SamplingParams(max_tokens=64, temperature=0.8, seed=7, logprobs=1, stop=("</tool_call>",))
+    return EpisodeConfig(**{"sampling": sampling, "max_turns": 2, **kw})
+
+
+def _episode(loop, engine, config, task=TASK):
+    async def go():
+        async with Toolset([StampTool()]) as toolset:
+            return await run_episode(
+                task, engine=engine, renderer=get_renderer("smollm2"), toolset=toolset, config=config
+            )
+
+    return loop.run(go())
+
+
+def test_tool_output_tokens_are_never_trained(loop, embedded):
+    traj = _episode(loop, embedded, _config(tool_choice="lookup"))
+    renderer = get_renderer("smollm2")
+    assert traj.tool_results and not traj.tool_results[0].is_error, (traj.stop_reason, traj.turns)
+    stamp = traj.tool_results[0].content.rsplit(": ", 1)[1]
+    seg = traj.segments[0]
+    text_of = renderer.tokenizer.decode
+    # Find the stamp in the token stream: every token covering it is rendered by us (mask 0).
+    first_turn = traj.turns[0]
+    bridge_start = first_turn.prompt_len + len(first_turn.sampled_ids)
+    bridge = seg.token_ids[bridge_start : bridge_start + first_turn.bridge_len]
+    assert stamp in text_of(bridge)
+    assert seg.loss_mask[bridge_start : bridge_start + first_turn.bridge_len] == [0] * first_turn.bridge_len
+    assert stamp not in text_of(seg.token_ids[:bridge_start])  # the model never saw it before the call
+
+
+def test_mask_and_logprobs_are_set_where_tokens_are_produced(loop, embedded):
+    traj = _episode(loop, embedded, _config(tool_choice="lookup"))
+    for seg in traj.segments:
+        assert len(seg.token_ids) == len(seg.loss_mask) == len(seg.logprobs)
+        assert all((lp is None) == (m == 0) for lp, m in zip(seg.logprobs, seg.loss_mask, strict=True))
+    seg = traj.segments[0]
+    for turn in traj.turns:
+        start = turn.prompt_len  # the prompt sent, forced call opener included
+        assert seg.token_ids[start : start + len(turn.sampled_ids)] == turn.sampled_ids
+        assert seg.loss_mask[start : start + len(turn.sampled_ids)] == [1] * len(turn.sampled_ids)
+        assert seg.logprobs[start : start + len(turn.sampled_ids)] == turn.logprobs
+
+
+def test_real_episode_has_no_drift_against_the_canonical_render(loop, embedded):
+    traj = _episode(loop, embedded, _config(tool_choice="lookup", max_turns=3))
+    assert traj.metadata["drift"] == []
+    assert len(traj.turns) >= 2 and len(traj.segments) == 1
+
+
+def test_turn_cut_by_max_tokens_stops_with_length(loop, embedded):
+    traj = _episode(loop, embedded, _config(sampling=SamplingParams(max_tokens=3, seed=1, logprobs=0)))
+    assert traj.stop_reason == Stop.LENGTH
+    assert traj.turns[-1].finish_reason == "length" and len(traj.turns[-1].sampled_ids) == 3
+
+
+def test_max_turns_ends_a_tool_loop(loop, embedded):
+    traj = _episode(loop, embedded, _config(tool_choice="lookup", max_turns=2))
+    assert traj.stop_reason == Stop.MAX_TURNS and len(traj.turns) == 2
+
+
+def test_context_overflow_is_never_sent(loop, embedded):
+    config = _config(sampling=SamplingParams(max_tokens=embedded.max_model_len))
+    traj = _episode(loop, embedded, config)
+    assert traj.stop_reason == Stop.CONTEXT_OVERFLOW and traj.turns == []
+
+
+def test_dead_engine_is_a_recorded_stop_not_a_crash(loop):
+    dead = make_engine("vllm://127.0.0.1:9")  # nothing listens on the discard port
+    traj = _episode(loop, dead, _config(timeout_s=20))
+    loop.run(dead.aclose())
+    assert traj.stop_reason in (Stop.ENGINE_ERROR, Stop.TIMEOUT)
+    assert "error" in traj.metadata and traj.turns == []
