@@ -9,6 +9,7 @@ the same settings; the last `aclose()` shuts it down (its worker processes end w
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 import uuid
@@ -135,6 +136,8 @@ class EmbeddedEngine:
             llm, shared.llm = shared.llm, None
             _SHARED.pop(self.settings, None)
             await asyncio.to_thread(llm.shutdown)
+            del llm
+            gc.collect()  # AsyncLLM sits in reference cycles; collect it now, not at interpreter exit
 
 
 def _build(s: EmbeddedSettings) -> Any:
