@@ -62,17 +62,22 @@ async def run(
         tally.add(record)
     done = {r["id"] for r in on_disk}
     pending = [(t, s) for t in tasks for s in range(config.samples_per_task) if episode_id(t.id, s) not in done]
-    bar = Progress(len(tasks) * config.samples_per_task, len(done), enabled=progress)
-    started = time.monotonic()
     own_engine, own_tools = engine is None, toolset is None
+    bar = None
     try:
         engine = engine or _engine(config)
         toolset = toolset or _toolset(config)
         if own_tools:
             await toolset.start()
+        startup = time.monotonic()
+        if pending:  # start the engine before the clock: throughput is about episodes, not model loading
+            await engine.health()
+        startup_s = time.monotonic() - startup
+        bar = Progress(len(tasks) * config.samples_per_task, len(done), enabled=progress)
         await _run_pending(pending, config, engine, toolset, store, tally, bar)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         store.close()
         if own_tools and toolset is not None:
             await toolset.aclose()
@@ -83,8 +88,9 @@ async def run(
         planned=len(tasks) * config.samples_per_task,
         new_episodes=len(pending),
         new_tokens=bar.tokens,
-        wall_s=time.monotonic() - started,
+        wall_s=time.monotonic() - bar.started,
     )
+    summary["engine_startup_s"] = round(startup_s, 3)
     summary["trajectories"] = str(store.path)
     write_json(run_dir / SUMMARY, summary)
     return summary
