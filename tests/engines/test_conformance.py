@@ -113,7 +113,8 @@ def test_sampled_logprobs_match_teacher_forced_at_fp32(engine: Engine, loop: Any
 
 def test_top_k_holds_the_sampled_token_whenever_its_rank_allows(engine: Engine, loop: Any, tokenizer: Any) -> None:
     k = 5
-    c = loop.run(engine.generate(prompt(tokenizer), SamplingParams(temperature=1.0, max_tokens=12, seed=3, logprobs=k)))
+    sp = SamplingParams(temperature=1.0, max_tokens=12, seed=3, logprobs=k)
+    c = loop.run(engine.generate(prompt(tokenizer), sp))
     assert c.top_logprobs is not None and len(c.top_logprobs) == len(c.token_ids)
     for tid, lp, top in zip(c.token_ids, c.logprobs, c.top_logprobs, strict=True):
         assert len(top) == k
@@ -122,6 +123,11 @@ def test_top_k_holds_the_sampled_token_whenever_its_rank_allows(engine: Engine, 
             assert tid in {t for t, _ in top}
         if tid in dict(top):
             assert abs(dict(top)[tid] - lp) < 1e-5
+    # The k best are the k best: asking for k+1 only appends one entry per position.
+    wider = loop.run(engine.generate(prompt(tokenizer), sp.model_copy(update={"logprobs": k + 1})))
+    assert wider.token_ids == c.token_ids
+    for top, top_wider in zip(c.top_logprobs, wider.top_logprobs, strict=True):
+        assert [t for t, _ in top] == [t for t, _ in top_wider[:k]]
 
 
 def test_seeded_sampling_is_reproducible(engine: Engine, loop: Any, tokenizer: Any) -> None:

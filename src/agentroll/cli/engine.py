@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     report = asyncio.run(engine_check(args))
-    print(json.dumps(report, indent=2))
+    print(json.dumps(report))
     return 0 if report["ok"] else 1
 
 

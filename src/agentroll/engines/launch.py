@@ -6,6 +6,7 @@ by PID, never by name. Everything it caches goes under a private temp dir.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -46,6 +47,8 @@ class ServerProcess:
         self.proc.wait(timeout=30)
 
     def stop(self, grace_s: float = 15.0) -> None:
+        if self.workdir is None:  # stopped already (an explicit stop, then the atexit one)
+            return
         if self.proc.poll() is None:
             self._signal(signal.SIGTERM)
             try:
@@ -100,6 +103,7 @@ def start_vllm_server(
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     server = ServerProcess(f"http://127.0.0.1:{port}", proc, log_path, workdir)
+    atexit.register(server.stop)  # never leave a server behind when the caller forgets or crashes
     try:
         _wait_healthy(server, startup_timeout_s)
     except BaseException:

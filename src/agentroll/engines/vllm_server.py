@@ -144,7 +144,13 @@ def sampling_dict(s: SamplingParams) -> dict[str, Any]:
 
 
 def generate_payload(prompt_ids: Sequence[int], s: SamplingParams, rid: str) -> dict[str, Any]:
-    return {"request_id": rid, "token_ids": list(prompt_ids), "sampling_params": sampling_dict(s)}
+    params = sampling_dict(s)
+    if s.logprobs > 0:
+        # /generate lists the engine's map (sampled token first, then the top-k) cut to k entries,
+        # so a sampled token outside the top-k pushes out the k-th best. Ask for one more and keep
+        # the k best (vLLM caps logprobs at 20 by default).
+        params["logprobs"] = min(s.logprobs + 1, 20)
+    return {"request_id": rid, "token_ids": list(prompt_ids), "sampling_params": params}
 
 
 def completions_payload(model: str, prompt_ids: Sequence[int], s: SamplingParams, rid: str) -> dict[str, Any]:
