@@ -1,0 +1,177 @@
+"""Engine completions -> OpenAI response bodies and SSE chunks (chat and text completions).
+
+The model's tokens are parsed by the renderer (never re-encoded). Streaming feeds the same turn's
+text, token by token, through the format's stream parser, so content and tool-call deltas arrive
+the way OpenAI streams them; joined, they equal the non-streamed message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agentroll.server.requests import ChatCall
+from agentroll.trajectory import Completion
+from agentroll.types import Message, ParsedMessage, ParseStatus
+
+
+@dataclass(slots=True)
+class Choice:
+    """One sampled answer: the engine's tokens, and what the renderer parsed from them."""
+
+    index: int
+    completion: Completion
+    parsed: ParsedMessage
+    returned: Message  # the assistant message as the client receives it
+    call_indices: list[int]  # the parser index of each call in `returned`
+
+
+def returned_message(parsed: ParsedMessage, parallel_tool_calls: bool) -> tuple[Message, list[int]]:
+    """The message for the client, and which of the turn's calls it carries (their parser indices).
+
+    It carries the calls a client can run: parsed, or parsed with arguments off the schema (as OpenAI's
+    non-strict mode may return); only the first unless parallel. Malformed or unknown-tool calls are
+    reported beside the message (`tool_call_errors`). Call ids are made unique: parsers number calls
+    per turn (`call_0`), and clients (the agents SDK) match results to calls by id across a conversation.
+    """
+    runnable = {ParseStatus.OK, ParseStatus.SCHEMA_MISMATCH}
+    kept = [i for i, c in enumerate(parsed.tool_calls) if c.call is not None and c.status in runnable]
+    kept = kept if parallel_tool_calls else kept[:1]
+    calls = tuple(parsed.tool_calls[i].call.model_copy(update={"id": f"call_{uuid.uuid4().hex[:24]}"}) for i in kept)
+    m = parsed.message
+    return Message(role="assistant", content=m.content, reasoning=m.reasoning, tool_calls=calls), kept
+
+
+def finish_reason(choice: Choice) -> str:
+    if choice.completion.finish_reason == "length":
+        return "length"
+    return "tool_calls" if choice.returned.tool_calls else "stop"
+
+
+def message_body(m: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": "assistant", "content": m.content}
+    if m.reasoning is not None:
+        out["reasoning_content"] = m.reasoning
+    if m.tool_calls:
+        out["tool_calls"] = [c.to_openai() for c in m.tool_calls]
+    return out
+
+
+def chat_body(
+    rid: str, model: str, call: ChatCall, prompt: list[int], choices: Sequence[Choice], decode: Any
+) -> dict[str, Any]:
+    return {
+        "id": rid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [_choice_body(call, prompt, c, decode) for c in choices],
+        "usage": usage(prompt, choices),
+    }
+
+
+def _choice_body(call: ChatCall, prompt: list[int], c: Choice, decode: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "index": c.index,
+        "message": message_body(c.returned),
+        "finish_reason": finish_reason(c),
+        "logprobs": {"content": token_logprobs(decode, c.completion)} if call.logprobs else None,
+    }
+    errors = [_call_error(p) for p in c.parsed.tool_calls if p.status != ParseStatus.OK]
+    if errors:
+        body["tool_call_errors"] = errors  # extension: malformed calls are data, not silently dropped
+    if call.token_ids:
+        body["prompt_token_ids"] = list(prompt)
+        body["token_ids"] = list(c.completion.token_ids)
+    return body
+
+
+def _call_error(p: Any) -> dict[str, Any]:
+    return {"status": p.status.value, "raw": p.raw, "error": p.error}
+
+
+def usage(prompt: list[int], choices: Sequence[Choice]) -> dict[str, int]:
+    completion = sum(len(c.completion.token_ids) for c in choices)
+    return {"prompt_tokens": len(prompt), "completion_tokens": completion, "total_tokens": len(prompt) + completion}
+
+
+def token_logprobs(decode: Any, c: Completion, start: int = 0, end: int | None = None) -> list[dict[str, Any]]:
+    """OpenAI chat logprob entries for sampled tokens [start, end)."""
+    if c.logprobs is None:
+        return []
+    out = []
+    for i in range(start, len(c.token_ids) if end is None else end):
+        top = c.top_logprobs[i] if c.top_logprobs is not None else []
+        entry = _entry(decode, c.token_ids[i], c.logprobs[i])
+        entry["top_logprobs"] = [_entry(decode, tid, lp) for tid, lp in top]
+        out.append(entry)
+    return out
+
+
+def _entry(decode: Any, token_id: int, logprob: float) -> dict[str, Any]:
+    text = decode(token_id)
+    return {"token": text, "logprob": max(logprob, -9999.0), "bytes": list(text.encode("utf-8"))}
+
+
+# --- streaming -------------------------------------------------------------------------------------
+
+
+def chat_chunks(
+    rid: str, model: str, call: ChatCall, choice: Choice, stream_parser: Any, tokenizer: Any, decode: Any
+) -> Iterator[dict[str, Any]]:
+    """SSE chunk bodies for one choice: role, then content / tool-call deltas token by token, then finish."""
+    base = {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, lp: list | None = None) -> dict[str, Any]:
+        ch = {"index": choice.index, "delta": delta, "finish_reason": finish, "logprobs": None}
+        if call.logprobs:
+            ch["logprobs"] = {"content": lp or []}
+        return {**base, "choices": [ch]}
+
+    yield chunk({"role": "assistant", "content": ""})
+    ids = [*call.forced, *choice.completion.token_ids]
+    if choice.parsed.stopped:  # the stop token ends the turn; it is not text
+        ids = ids[:-1]
+    text_so_far, lp_from = "", 0
+    for i in range(len(ids) + 1):
+        if i < len(ids):
+            text = tokenizer.decode(ids[: i + 1])
+            if text.endswith("\ufffd"):
+                continue  # an unfinished UTF-8 character: wait for its next byte
+            deltas, text_so_far = stream_parser.feed(text[len(text_so_far) :]), text
+        else:
+            deltas = stream_parser.flush()
+        sampled_upto = max(0, i + 1 - len(call.forced))
+        for delta in _merge(deltas, choice):
+            lp = token_logprobs(decode, choice.completion, lp_from, sampled_upto)
+            lp_from = max(lp_from, sampled_upto)
+            yield chunk(delta, lp=lp)
+    rest = token_logprobs(decode, choice.completion, lp_from) if call.logprobs else None
+    yield chunk({}, finish_reason(choice), lp=rest)
+
+
+def _merge(deltas: Sequence[Any], choice: Choice) -> Iterator[dict[str, Any]]:
+    """Parser deltas -> OpenAI delta objects, numbered and named as in the returned message."""
+    position = {parser_index: i for i, parser_index in enumerate(choice.call_indices)}
+    for d in deltas:
+        if d.content:
+            yield {"content": d.content}
+        elif d.reasoning:
+            yield {"reasoning_content": d.reasoning}
+        elif d.index in position:  # calls the message does not carry are not streamed
+            i = position[d.index]
+            call: dict[str, Any] = {"index": i}
+            if d.name is not None:
+                function = {"name": d.name, "arguments": d.arguments or ""}
+                call.update(id=choice.returned.tool_calls[i].id, type="function", function=function)
+            else:
+                call["function"] = {"arguments": d.arguments or ""}
+            yield {"tool_calls": [call]}
+
+
+def sse(obj: dict[str, Any] | str) -> str:
+    return f"data: {obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)}\n\n"
