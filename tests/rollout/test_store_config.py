@@ -93,3 +93,13 @@ def test_limit_override_and_parquet_dataset(tmp_path: Path) -> None:
     cfg.write_text("dataset: {path: d.parquet, question_field: q, answer_field: a, id_field: key}\n")
     tasks = load_tasks(load_config(cfg, limit=3))
     assert [t.id for t in tasks] == ["k0", "k1", "k2"] and tasks[2].answer == "2"
+
+
+def test_hf_datasets_folder_becomes_tasks(tmp_path: Path) -> None:
+    import datasets
+
+    datasets.Dataset.from_list([{"question": "1 + 1?", "answer": "so #### 2"}]).save_to_disk(str(tmp_path / "ds"))
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("dataset: {path: ds, format: hf-datasets, answer_pattern: '####\\s*(.+)$'}\n")
+    (task,) = load_tasks(load_config(cfg))
+    assert task.messages[-1].content == "1 + 1?" and task.answer == "2"

@@ -36,7 +36,7 @@ class DatasetConfig(BaseModel):
     model_config = _STRICT
 
     path: str
-    format: Literal["jsonl", "parquet", "hf"] | None = None  # None: from the suffix (.jsonl, .parquet), else hf
+    format: Literal["jsonl", "parquet", "hf", "hf-datasets"] | None = None  # None: from the suffix, else hf
     split: str = "train"  # hf only
     question_field: str = "question"  # -> the user message
     messages_field: str | None = None  # a row that already holds OpenAI-style messages (wins over question)
