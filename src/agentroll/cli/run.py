@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -30,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # vLLM logs INFO to stdout; keep stdout for our report (its warnings still reach stderr).
+    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
     overrides = {
         "limit": args.limit,
         "samples_per_task": args.samples_per_task,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # vLLM logs INFO to stdout; keep stdout for our report (its warnings still reach stderr).
+    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
     run_dir = Path(args.run_dir)
     report = asyncio.run(_verify(run_dir, args.engine or _run_engine(run_dir), args.concurrency))
     print(json.dumps(report, indent=2))

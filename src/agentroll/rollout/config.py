@@ -39,6 +39,7 @@ class DatasetConfig(BaseModel):
     format: Literal["jsonl", "parquet", "hf", "hf-datasets"] | None = None  # None: from the suffix, else hf
     split: str = "train"  # hf only
     question_field: str = "question"  # -> the user message
+    question_template: str = "{question}"  # how the question is worded to the model ({question}: the field)
     messages_field: str | None = None  # a row that already holds OpenAI-style messages (wins over question)
     answer_field: str | None = "answer"
     answer_pattern: str | None = None  # regex; group 1 of its last match is the answer (e.g. GSM8K's `#### N`)

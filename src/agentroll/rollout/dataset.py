@@ -38,7 +38,8 @@ def row_to_task(row: dict[str, Any], index: int, config: RunConfig) -> Task:
     if ds.messages_field:
         opening.extend(Message.from_openai(m) for m in _field(row, ds.messages_field, task_id))
     else:
-        opening.append(Message(role="user", content=str(_field(row, ds.question_field, task_id))))
+        question = str(_field(row, ds.question_field, task_id))
+        opening.append(Message(role="user", content=ds.question_template.format(question=question)))
     answer = _answer(row.get(ds.answer_field) if ds.answer_field else None, ds.answer_pattern)
     return Task(id=task_id, messages=tuple(opening), answer=answer, metadata={"row": row})
 
