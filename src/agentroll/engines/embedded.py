@@ -136,11 +136,16 @@ class EmbeddedEngine:
             llm, shared.llm = shared.llm, None
             _SHARED.pop(self.settings, None)
             await asyncio.to_thread(llm.shutdown)
+            # AsyncLLM.__del__ shuts down again; if something keeps it alive until interpreter exit,
+            # that second call fails noisily on torn-down modules. It is done: make it a no-op.
+            llm.shutdown = lambda *args, **kwargs: None
             del llm
-            gc.collect()  # AsyncLLM sits in reference cycles; collect it now, not at interpreter exit
+            gc.collect()
 
 
 def _build(s: EmbeddedSettings) -> Any:
+    # vLLM logs to stdout by default; a library's logs belong on stderr (stdout may carry JSON).
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     try:
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
