@@ -28,15 +28,14 @@ needs_vllm = pytest.mark.skipif(not HAVE_VLLM, reason="vLLM not installed: run s
 MODEL = "smollm2"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Bound and never listening: connections to it are refused, and no other process can take the port.
+_NO_SERVER = socket.socket()
+_NO_SERVER.bind(("127.0.0.1", 0))
 
 
 def dead_engine() -> VLLMServerEngine:
-    """A real HTTP engine whose server is not there (nothing listens on the port): every call fails."""
-    return VLLMServerEngine(f"http://127.0.0.1:{free_port()}", retry=RetryPolicy(attempts=1))
+    """A real HTTP engine whose server is not there: every call fails with connection refused."""
+    return VLLMServerEngine(f"http://127.0.0.1:{_NO_SERVER.getsockname()[1]}", retry=RetryPolicy(attempts=1))
 
 
 def make_dead_app(**config: object):
@@ -59,29 +58,30 @@ def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not HAVE_VLLM:
         pytest.skip("vLLM not installed: run scripts/install_engine.sh")
     tmp = tmp_path_factory.mktemp("serve")
-    port = free_port()
     env = {**os.environ, "VLLM_CACHE_ROOT": str(tmp / "vllm"), "TORCHINDUCTOR_CACHE_DIR": str(tmp / "inductor")}
-    cmd = [sys.executable, "-m", "agentroll", "serve", "--port", str(port), "--max-tokens", "32"]
-    cmd += ["--save-dir", str(tmp / "run")]
+    port_file = tmp / "port"
+    cmd = [sys.executable, "-m", "agentroll", "serve", "--port", "0", "--port-file", str(port_file)]
+    cmd += ["--max-tokens", "32", "--save-dir", str(tmp / "run")]
     log = open(tmp / "serve.log", "w")  # noqa: SIM115 - closed after the server stops
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc, tmp / "serve.log", deadline_s=400)
+        url = _wait_healthy(port_file, proc, tmp / "serve.log", deadline_s=400)
         yield url
     finally:
         _stop(proc)
         log.close()
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, deadline_s: float) -> None:
+def _wait_healthy(port_file: Path, proc: subprocess.Popen, log: Path, deadline_s: float) -> str:
+    """The server's URL once /health says the engine is up (the server picked its own port: --port 0)."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if proc.poll() is not None:
             raise RuntimeError(f"agentroll serve exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        url = f"http://127.0.0.1:{port_file.read_text()}" if port_file.exists() else None
         try:
-            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
-                return
+            if url and httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                return url
         except httpx.HTTPError:
             pass
         time.sleep(1)
@@ -89,7 +89,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, deadline_s: float
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group (uvicorn shuts the engine down and writes --save), then SIGKILL."""
+    """SIGTERM the server's process group (uvicorn shuts the engine down, writes --save-dir), then SIGKILL."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -63,6 +63,7 @@ def test_an_agents_sdk_tool_loop_is_captured_token_exactly(live_url):
     assert sampled == [tok for turn in t["turns"] for tok in turn["sampled_ids"]]
     rendered = [tok for tok, m in zip(seg["token_ids"], seg["loss_mask"], strict=True) if m == 0]
     assert STAMP in get_renderer("smollm2").tokenizer.decode(rendered)
+    assert httpx.post(f"{live_url}/sessions/{sid}/verify", timeout=120).json()["ok"]  # teacher-forced logprobs match
 
 
 def _few_shot(city: str) -> list[dict]:

@@ -85,6 +85,7 @@ def test_unknown_model_is_404(client):
 
 def test_unknown_session_is_404(client):
     calls = (("GET", "/sessions/nope/trajectory"), ("POST", "/sessions/nope/reward"), ("DELETE", "/sessions/nope"))
+    calls += (("POST", "/sessions/nope/verify"),)
     for method, path in calls:
         r = client.request(method, path, json={"reward": 1.0})
         assert r.status_code == 404, r.text

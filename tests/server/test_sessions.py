@@ -74,6 +74,9 @@ def test_a_tool_loop_is_one_segment_with_the_engine_tokens_and_no_drift(live_url
     check_mask[start : len(p1)] = [2] * forced
     history = [Message.model_validate(m) for m in t["messages"]]
     assert renderer.check_prefix(history, [ToolSpec.from_openai(WEATHER)], tokens, check_mask) is None
+    # A trainer's recomputation (one teacher-forced pass over the segment) gives the sampled logprobs.
+    report = httpx.post(f"{live_url}/sessions/{sid}/verify", timeout=120).json()
+    assert report["ok"] and report["tokens_checked"] == len(ids1) + len(ids2), report
 
 
 def test_an_edited_history_starts_a_new_segment_that_says_why(live_url):

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
+from pathlib import Path
+
+from agentroll.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--renderer", default="smollm2", help="renderer (model family) of the engine's model")
     parser.add_argument("--model-name", help="the `model` clients pass (default: the renderer name)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="0: any free port (see --port-file)")
+    parser.add_argument("--port-file", help="write the bound port here once listening (for --port 0)")
     parser.add_argument(
         "--api-key", action="append", default=[], help="accepted key (repeatable; also AGENTROLL_API_KEYS=a,b)"
     )
@@ -44,5 +49,24 @@ def run(args: argparse.Namespace) -> int:
         max_queue=args.max_queue,
         save_dir=args.save_dir,
     )
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
+    # Bound before the engine starts (~30 s), so the port cannot be taken meanwhile; --port 0 picks one.
+    sock = _listen(args.host, args.port)
+    if args.port_file:
+        tmp = Path(args.port_file + ".tmp")
+        tmp.write_text(str(sock.getsockname()[1]))
+        tmp.replace(args.port_file)
+    server = uvicorn.Server(uvicorn.Config(create_app(config), log_level=args.log_level))
+    server.run(sockets=[sock])
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"--host/--port: cannot listen on {host}:{port}: {e}") from e
+    sock.listen(2048)
+    return sock

@@ -4,7 +4,8 @@
 
 Routes: /health, /v1/models, /v1/chat/completions, /v1/completions, and the same /v1 routes under
 /sessions/{id}/ (chat calls there are stitched into the session's trajectory), plus
-GET /sessions, GET /sessions/{id}/trajectory, POST /sessions/{id}/reward, DELETE /sessions/{id},
+GET /sessions, GET /sessions/{id}/trajectory, POST /sessions/{id}/reward, POST /sessions/{id}/verify,
+DELETE /sessions/{id},
 GET /sessions/export.
 """
 
@@ -21,6 +22,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentroll.errors import AgentrollError
 from agentroll.server import errors
 from agentroll.server.chat import Generator, chat_completion, text_completion
 from agentroll.server.errors import APIError
@@ -125,6 +127,24 @@ def create_app(config: ServerConfig, *, engine: Any = None, renderer: Any = None
         async with s.lock:
             gen().store.pop(session_id)
             return JSONResponse(jsonable(s.snapshot(gen().renderer).to_dict()))
+
+    @app.post("/sessions/{session_id}/verify", dependencies=[auth], responses=_ERRORS)
+    async def verify(session_id: str) -> JSONResponse:
+        """Teacher-forced check: the engine rescores each segment; sampled logprobs must match within 1e-3."""
+        from agentroll.engines.base import PromptScorer
+        from agentroll.rollout.verify import verify_trajectories
+
+        g = gen()
+        if not isinstance(g.engine, PromptScorer):
+            raise APIError(400, f"engine {g.engine.name} cannot compute prompt logprobs", param="engine")
+        s = _session(g, session_id)
+        async with s.lock:
+            traj = s.snapshot(g.renderer)
+            try:
+                report = await verify_trajectories(g.engine, [traj])
+            except AgentrollError as e:
+                raise errors.from_agentroll(e) from e
+        return JSONResponse(jsonable(report))
 
     @app.post("/sessions/{session_id}/reward", dependencies=[auth], responses=_ERRORS)
     async def reward(session_id: str, req: RewardRequest) -> dict[str, Any]:
