@@ -65,7 +65,8 @@ def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = open(tmp / "serve.log", "w")  # noqa: SIM115 - closed after the server stops
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
-        url = _wait_healthy(port_file, proc, tmp / "serve.log", deadline_s=400)
+        # The engine starts in 40-80 s alone, in minutes on a loaded 2-core machine.
+        url = _wait_healthy(port_file, proc, tmp / "serve.log", deadline_s=600)
         yield url
     finally:
         _stop(proc)

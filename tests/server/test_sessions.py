@@ -119,3 +119,13 @@ def test_rewards_are_recorded_and_sessions_export_in_the_runner_formats(live_url
     assert {"id": sid, "turns": 1, "segments": 1, "reward": 0.5} in listed
     assert httpx.delete(f"{live_url}/sessions/{sid}").json()["segments"] == t["segments"]
     assert httpx.get(f"{live_url}/sessions/{sid}/trajectory").status_code == 404
+
+
+def test_a_session_header_captures_calls_made_on_the_plain_base_url(live_url):
+    sid = new_session_id("header")
+    sdk = openai.OpenAI(base_url=f"{live_url}/v1", api_key="none", max_retries=0, default_headers={
+        "X-Agentroll-Session": sid})  # fmt: skip
+    r = sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=3,
+                                    extra_body={"return_token_ids": True})  # fmt: skip
+    t = trajectory(live_url, sid)
+    assert t["turns"][0]["sampled_ids"] == r.choices[0].model_extra["token_ids"]

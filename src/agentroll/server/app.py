@@ -18,7 +18,7 @@ import hmac
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -84,8 +84,13 @@ def create_app(config: ServerConfig, *, engine: Any = None, renderer: Any = None
         return gen().models_body()
 
     @app.post("/v1/chat/completions", dependencies=[auth], responses=_ERRORS)
-    async def chat(req: ChatCompletionRequest) -> Any:
-        return await chat_completion(gen(), req, None)
+    async def chat(
+        req: ChatCompletionRequest, x_agentroll_session: str | None = Header(None, include_in_schema=False)
+    ) -> Any:
+        """A plain call, or a session call when the client names one in the X-Agentroll-Session header
+        (for clients whose base_url cannot carry the /sessions/{id} prefix)."""
+        sid = _session_id(x_agentroll_session) if x_agentroll_session is not None else None
+        return await chat_completion(gen(), req, sid)
 
     @app.post("/v1/completions", dependencies=[auth], responses=_ERRORS)
     async def completions(req: CompletionRequest) -> Any:
