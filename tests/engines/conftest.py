@@ -47,6 +47,8 @@ def loop() -> Iterator[LoopThread]:
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch not installed (the model conversion needs it): run scripts/install_engine.sh")
     from agentroll.engines.checkpoint import ensure_default_checkpoint
 
     return ensure_default_checkpoint()
