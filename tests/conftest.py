@@ -1,6 +1,66 @@
-"""Session-wide fixtures shared by every test package: one event-loop thread, the default model
-checkpoint and one embedded engine for the whole session (vLLM on CPU takes ~30 s to start)."""
+"""Session-wide fixtures shared by every test package.
 
-from tests.engines.conftest import HAVE_VLLM, LoopThread, embedded, loop, model_dir, needs_vllm
+Everything async runs on one event loop in a background thread for the whole session (`loop.run`):
+an engine (the embedded AsyncLLM, a pooled HTTP session) is bound to the loop it first ran on, and
+the embedded engine (vLLM on CPU, 30-120 s to start on 2 shared cores) is started once per session
+and shared by the engine, agent and rollout tests.
+"""
 
-__all__ = ["HAVE_VLLM", "LoopThread", "embedded", "loop", "model_dir", "needs_vllm"]
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import threading
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+HAVE_VLLM = importlib.util.find_spec("vllm") is not None
+needs_vllm = pytest.mark.skipif(not HAVE_VLLM, reason="vLLM not installed: run scripts/install_engine.sh")
+
+
+class LoopThread:
+    """An event loop in a daemon thread; `run(coro)` blocks until the coroutine is done."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="engine-tests-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 300) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def loop() -> Iterator[LoopThread]:
+    lt = LoopThread()
+    yield lt
+    lt.close()
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch not installed (the model conversion needs it): run scripts/install_engine.sh")
+    from agentroll.engines.checkpoint import ensure_default_checkpoint
+
+    return ensure_default_checkpoint()
+
+
+@pytest.fixture(scope="session")
+def embedded(loop: LoopThread, model_dir: Path) -> Iterator[Any]:
+    if not HAVE_VLLM:
+        pytest.skip("vLLM not installed: run scripts/install_engine.sh")
+    from agentroll.engines.embedded import EmbeddedEngine
+
+    engine = EmbeddedEngine(model=str(model_dir), kv_cache_gib=1)
+    assert loop.run(engine.health(), timeout=300)
+    yield engine
+    loop.run(engine.aclose())

@@ -1,57 +1,19 @@
-"""Fixtures for the engine tests: real vLLM CPU servers and the embedded engine.
-
-Everything async runs on one event loop in a background thread for the whole session (`run`),
-because an engine (the embedded AsyncLLM, a pooled HTTP session) is bound to the loop it was
-first used on and we start each engine only once. Servers are started with
-`agentroll.engines.launch.start_vllm_server` and stopped by PID (process group).
+"""Fixtures for the engine tests: two real vLLM CPU servers, started with
+`agentroll.engines.launch.start_vllm_server` and stopped by PID (process group). The event-loop
+thread, the model checkpoint and the embedded engine are session-wide (tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib.util
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-T = TypeVar("T")
-HAVE_VLLM = importlib.util.find_spec("vllm") is not None
-needs_vllm = pytest.mark.skipif(not HAVE_VLLM, reason="vLLM not installed: run scripts/install_engine.sh")
+from tests.conftest import HAVE_VLLM, LoopThread, needs_vllm
 
-
-class LoopThread:
-    """An event loop in a daemon thread; `run(coro)` blocks until the coroutine is done."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="engine-tests-loop", daemon=True)
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 300) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-
-
-@pytest.fixture(scope="session")
-def loop() -> Iterator[LoopThread]:
-    lt = LoopThread()
-    yield lt
-    lt.close()
-
-
-@pytest.fixture(scope="session")
-def model_dir() -> Path:
-    if importlib.util.find_spec("torch") is None:
-        pytest.skip("torch not installed (the model conversion needs it): run scripts/install_engine.sh")
-    from agentroll.engines.checkpoint import ensure_default_checkpoint
-
-    return ensure_default_checkpoint()
+__all__ = ["HAVE_VLLM", "LoopThread", "needs_vllm"]
 
 
 @pytest.fixture(scope="session")
@@ -86,15 +48,3 @@ def vllm_servers(model_dir: Path) -> Iterator[list[Any]]:
 @pytest.fixture(scope="session")
 def vllm_server(vllm_servers: list[Any]) -> Any:
     return vllm_servers[0]
-
-
-@pytest.fixture(scope="session")
-def embedded(loop: LoopThread, model_dir: Path) -> Iterator[Any]:
-    if not HAVE_VLLM:
-        pytest.skip("vLLM not installed: run scripts/install_engine.sh")
-    from agentroll.engines.embedded import EmbeddedEngine
-
-    engine = EmbeddedEngine(model=str(model_dir), kv_cache_gib=1)
-    assert loop.run(engine.health(), timeout=300)
-    yield engine
-    loop.run(engine.aclose())
