@@ -52,11 +52,12 @@ def _config(**kw) -> EpisodeConfig:
     return EpisodeConfig(**{"sampling": sampling, "max_turns": 2, **kw})
 
 
-def _episode(loop, engine, config, task=TASK):
+def _episode(loop, engine, config, task=TASK, environment=None):
     async def go():
         async with Toolset([StampTool()]) as toolset:
+            renderer = get_renderer("smollm2")
             return await run_episode(
-                task, engine=engine, renderer=get_renderer("smollm2"), toolset=toolset, config=config
+                task, engine=engine, renderer=renderer, toolset=toolset, config=config, environment=environment
             )
 
     return loop.run(go())
@@ -120,3 +121,31 @@ def test_dead_engine_is_a_recorded_stop_not_a_crash(loop):
     loop.run(dead.aclose())
     assert traj.stop_reason in (Stop.ENGINE_ERROR, Stop.TIMEOUT)
     assert "error" in traj.metadata and traj.turns == []
+
+
+class FollowUpUser:
+    """A simulated user: after the model's first answer without a tool call, asks one more question."""
+
+    def __init__(self) -> None:
+        self.asked = False
+
+    async def respond(self, task, messages, results):
+        if results:
+            return [r.to_message() for r in results]
+        if self.asked:
+            return None
+        self.asked = True
+        return [Message(role="user", content="Thanks. Now say the word 'done'.")]
+
+
+def test_a_simulated_user_continues_the_episode_token_exactly(loop, embedded):
+    task = Task(id="chat-1", messages=(Message(role="user", content="Reply with one word: hello."),))
+    sampling = SamplingParams(max_tokens=96, temperature=0.0, logprobs=1)
+    config = _config(sampling=sampling, max_turns=3, tool_choice="none")  # plain chat: no tools rendered
+    traj = _episode(loop, embedded, config, task=task, environment=FollowUpUser())
+    assert traj.turns[0].finish_reason == "stop", traj.turns[0]
+    assert traj.messages[2].role == "user" and traj.messages[2].content.startswith("Thanks. Now say")
+    turn, seg = traj.turns[0], traj.segments[-1]
+    bridge = seg.token_ids[turn.prompt_len + len(turn.sampled_ids) :][: turn.bridge_len]
+    assert "Thanks. Now say the word" in get_renderer("smollm2").tokenizer.decode(bridge)
+    assert len(traj.turns) == 2 and traj.metadata["drift"] == []

@@ -3,9 +3,20 @@
 traj = await run_episode(task, engine=engine, renderer=renderer, toolset=toolset, config=EpisodeConfig())
 """
 
+from agentroll.agent.environment import Environment, ToolEnvironment
 from agentroll.agent.episode import run_episode
 from agentroll.agent.limits import Stop
 from agentroll.agent.rewards import get_reward, group_stats, score
 from agentroll.agent.task import EpisodeConfig, Task
 
-__all__ = ["EpisodeConfig", "Stop", "Task", "get_reward", "group_stats", "run_episode", "score"]
+__all__ = [
+    "Environment",
+    "EpisodeConfig",
+    "Stop",
+    "Task",
+    "ToolEnvironment",
+    "get_reward",
+    "group_stats",
+    "run_episode",
+    "score",
+]

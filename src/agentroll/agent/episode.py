@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentroll.agent.environment import Environment, ToolEnvironment
 from agentroll.agent.limits import Budget, Stop, check
 from agentroll.agent.task import EpisodeConfig, Task
 from agentroll.errors import AgentrollError, ConfigError, ContextOverflow, EngineError, RenderError
@@ -53,8 +54,12 @@ async def run_episode(
     config: EpisodeConfig,
     episode_id: str | None = None,
     sample_index: int = 0,
+    environment: Environment | None = None,
 ) -> Trajectory:
-    """Run one episode to a stop reason. Never raises for engine, tool or parse failures."""
+    """Run one episode to a stop reason. Never raises for engine, tool or parse failures.
+
+    `environment` decides what follows each turn (default: tool results; no call ends the episode)."""
+    env = environment or ToolEnvironment()
     ep = _start(task, renderer, toolset, config, episode_id, sample_index)
     sampling = config.sampling.model_copy(
         update={"stop_token_ids": tuple({*config.sampling.stop_token_ids, *renderer.stop_token_ids()})}
@@ -80,17 +85,18 @@ async def run_episode(
         if completion.finish_reason == "length":
             stop = Stop.LENGTH
             break
-        if not parsed.tool_calls:
-            stop = Stop.DONE
-            break
         tool_started = time.monotonic()
-        results = await _run_tools(toolset, parsed, ep, config)
+        results = await _run_tools(toolset, parsed, ep, config) if parsed.tool_calls else []
         turn.tools_s = time.monotonic() - tool_started
         ep.traj.tool_results.extend(results)
         if config.on_tool_error == "stop" and any(r.is_error for r in results):
             stop = Stop.TOOL_FAILURE
             break
-        stop = _bridge(ep, renderer, [r.to_message() for r in results], parsed.stopped, turn, config)
+        new = await env.respond(task, ep.traj.messages, results)
+        if not new:
+            stop = Stop.DONE
+            break
+        stop = _bridge(ep, renderer, new, parsed.stopped, turn, config)
     ep.traj.stop_reason = stop or Stop.DONE
     if config.check_prefix != "off":
         _check_prefix(ep, renderer)
