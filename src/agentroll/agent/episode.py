@@ -16,12 +16,11 @@ from typing import Any
 
 from agentroll.agent.environment import Environment, ToolEnvironment
 from agentroll.agent.limits import Budget, Stop, check
+from agentroll.agent.records import FORCED, append_tokens, turn_record
 from agentroll.agent.task import EpisodeConfig, Task
 from agentroll.errors import AgentrollError, ConfigError, ContextOverflow, EngineError, RenderError
 from agentroll.trajectory import Completion, Segment, Trajectory, Turn
 from agentroll.types import Message, ParsedMessage, ParseStatus, ToolResult, ToolSpec
-
-FORCED = 2  # a mask value only inside check_prefix's view: rendered by us, but part of the model's turn
 
 
 @dataclass(slots=True)
@@ -35,8 +34,7 @@ class Episode:
     budget: Budget = field(default_factory=Budget)
 
     def append(self, ids: list[int], *, mask: int, logprobs: list[float] | None = None) -> None:
-        self.segment.extend(ids, mask=1 if mask == 1 else 0, logprobs=logprobs)
-        self.check_mask.extend([mask] * len(ids))
+        append_tokens(self.segment, self.check_mask, ids, mask, logprobs)
 
     def new_segment(self, ids: list[int], reason: str) -> None:
         self.segment = Segment(reason=reason)
@@ -165,19 +163,10 @@ def _episode_timed_out(ep: Episode, config: EpisodeConfig) -> bool:
 
 
 def _record_turn(ep: Episode, completion: Completion, parsed: ParsedMessage, forced: int, started: float) -> Turn:
-    prompt_len = len(ep.segment) - len(completion.token_ids)
-    turn = Turn(
-        index=ep.budget.turns,
-        segment=len(ep.traj.segments) - 1,
-        prompt_len=prompt_len,
-        sampled_ids=list(completion.token_ids),
-        logprobs=completion.logprobs,
-        top_logprobs=completion.top_logprobs,
-        finish_reason=completion.finish_reason,
-        tool_calls=list(parsed.tool_calls),
-        generate_s=time.monotonic() - started,
-        meta={"forced_prefix_len": forced, **completion.meta} if forced else dict(completion.meta),
-    )
+    turn = turn_record(
+        completion, parsed, index=ep.budget.turns, segment=len(ep.traj.segments) - 1,
+        context_len=len(ep.segment), forced=forced, started=started,
+    )  # fmt: skip
     if not completion.token_exact:
         ep.traj.metadata["token_exact"] = False
     ep.traj.turns.append(turn)

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentroll.agent.records import FORCED, append_tokens, turn_record
 from agentroll.errors import AgentrollError
 from agentroll.trajectory import Completion, Segment, Trajectory, Turn
 from agentroll.types import Message, ParsedMessage, ParseStatus, ToolSpec
-
-FORCED = 2  # check-mask value of a forced tool-call opener: rendered by us, part of the model's turn
 
 
 @dataclass(slots=True)
@@ -108,25 +106,13 @@ class Session:
         self.traj.messages = list(self.history)
 
     def _append(self, ids: list[int], mask: int, logprobs: list[float] | None = None) -> None:
-        self.segment.extend(list(ids), mask=1 if mask == 1 else 0, logprobs=logprobs)
-        self.check_mask.extend([mask] * len(ids))
+        append_tokens(self.segment, self.check_mask, ids, mask, logprobs)
 
     def _turn(self, completion: Completion, parsed: ParsedMessage, forced: int, started: float) -> Turn:
-        meta = {k: v for k, v in completion.meta.items() if k != "text"}
-        if forced:
-            meta["forced_prefix_len"] = forced
-        return Turn(
-            index=len(self.traj.turns),
-            segment=len(self.traj.segments) - 1,
-            prompt_len=len(self.segment) - len(completion.token_ids),
-            sampled_ids=list(completion.token_ids),
-            logprobs=completion.logprobs,
-            top_logprobs=completion.top_logprobs,
-            finish_reason=completion.finish_reason,
-            tool_calls=list(parsed.tool_calls),
-            generate_s=time.monotonic() - started,
-            meta=meta,
-        )
+        return turn_record(
+            completion, parsed, index=len(self.traj.turns), segment=len(self.traj.segments) - 1,
+            context_len=len(self.segment), forced=forced, started=started,
+        )  # fmt: skip
 
     def _close(self, renderer: Any) -> None:
         drift = _check(renderer, self)
