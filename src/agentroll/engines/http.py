@@ -131,3 +131,30 @@ class _ServerError(Exception):
 
 def _snippet(body: bytes, limit: int = 500) -> str:
     return body[:limit].decode("utf-8", "replace")
+
+
+class ServerEngine:
+    """What every engine in front of one inference server shares: its client, what it learned of the
+    model, a `/health` probe, and closing the connection pool. Subclasses add `models` and `generate`."""
+
+    name = "server"
+
+    def __init__(self, base_url: str, *, retry: RetryPolicy | None = None):
+        self.base_url = base_url
+        self.http = HTTPClient(base_url, retry=retry)
+        self._model: str | None = None
+        self._max_model_len: int | None = None
+
+    @property
+    def max_model_len(self) -> int | None:
+        return self._max_model_len
+
+    async def health(self) -> bool:
+        try:
+            await self.http.request("GET", "/health", None, timeout=5.0)
+        except EngineError:
+            return False
+        return True
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

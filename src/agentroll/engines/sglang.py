@@ -20,31 +20,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentroll.engines.base import check_context, normalize_finish_reason
-from agentroll.engines.http import HTTPClient, RetryPolicy
+from agentroll.engines.http import ServerEngine
 from agentroll.errors import EngineError
 from agentroll.trajectory import Completion, TopK
 from agentroll.types import SamplingParams
 
 
-class SGLangEngine:
+class SGLangEngine(ServerEngine):
     name = "sglang"
-
-    def __init__(self, base_url: str, *, retry: RetryPolicy | None = None):
-        self.base_url = base_url
-        self.http = HTTPClient(base_url, retry=retry)
-        self._model: str | None = None
-        self._max_model_len: int | None = None
-
-    @property
-    def max_model_len(self) -> int | None:
-        return self._max_model_len
-
-    async def health(self) -> bool:
-        try:
-            await self.http.request("GET", "/health", None, timeout=5.0)
-        except EngineError:
-            return False
-        return True
 
     async def models(self) -> list[str]:
         info = await self.http.get_json("/get_model_info")
@@ -89,9 +72,6 @@ class SGLangEngine:
         }
         body = await self.http.post_json("/generate", payload, timeout=120)
         return parse_input_logprobs(body, token_ids)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
 
 
 def sampling_dict(s: SamplingParams) -> dict[str, Any]:

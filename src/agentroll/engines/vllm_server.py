@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentroll.engines.base import check_context, normalize_finish_reason
-from agentroll.engines.http import MISSING, HTTPClient, RetryPolicy
+from agentroll.engines.http import MISSING, RetryPolicy, ServerEngine
 from agentroll.errors import EngineError
 from agentroll.trajectory import Completion, TopK
 from agentroll.types import SamplingParams
@@ -25,28 +25,14 @@ GENERATE = "/inference/v1/generate"
 COMPLETIONS = "/v1/completions"
 
 
-class VLLMServerEngine:
+class VLLMServerEngine(ServerEngine):
     """Engine for one vLLM server at `base_url` (http://HOST:PORT)."""
 
     name = "vllm"
 
     def __init__(self, base_url: str, *, retry: RetryPolicy | None = None, api: str = "auto"):
-        self.base_url = base_url
-        self.http = HTTPClient(base_url, retry=retry)
+        super().__init__(base_url, retry=retry)
         self._api = api  # "auto" | "generate" | "completions"
-        self._model: str | None = None
-        self._max_model_len: int | None = None
-
-    @property
-    def max_model_len(self) -> int | None:
-        return self._max_model_len
-
-    async def health(self) -> bool:
-        try:
-            await self.http.request("GET", "/health", None, timeout=5.0)
-        except EngineError:
-            return False
-        return True
 
     async def models(self) -> list[str]:
         body = await self.http.get_json("/v1/models")
@@ -117,9 +103,6 @@ class VLLMServerEngine:
         if rows is None:
             raise EngineError(f"{self.base_url}: server returned no prompt_logprobs")
         return pick_prompt_logprobs(rows, token_ids)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
 
 
 def sampling_dict(s: SamplingParams) -> dict[str, Any]:
