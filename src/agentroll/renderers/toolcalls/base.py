@@ -22,7 +22,7 @@ checks), stream.py (streaming), sections.py (section-wrapped formats).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -162,6 +162,24 @@ def build_message(src: Source, regions: Sequence[Region], tools: Sequence[ToolSp
         tool_calls=tuple(p.call for p in parsed if p.call is not None),
     )
     return ParsedMessage(message=message, tool_calls=parsed)
+
+
+def scan_tagged(src: Source, open_marker: str, read_call: Callable[[int, int], RawCall]) -> list[Region]:
+    """Regions of a format whose calls each start with `open_marker` (hermes, glm45, qwen3_coder).
+
+    `read_call(start, body)` reads one call from its marker at `start` (body = just after it); text
+    between calls is content, and an unclosed call ends the scan (the turn ended inside it).
+    """
+    pos, out = 0, []
+    while (start := src.find(open_marker, pos)) >= 0:
+        out.append(TextRegion(pos, start))
+        call = read_call(start, start + len(open_marker))
+        out.append(call)
+        if not call.closed:
+            return out
+        pos = call.end
+    out.append(TextRegion(pos, len(src.text)))
+    return out
 
 
 # --- the base class formats subclass --------------------------------------------------------------

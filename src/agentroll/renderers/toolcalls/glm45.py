@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from agentroll.types import ParseStatus, ToolSpec
 
-from .base import RawCall, Region, RegionParser, Source, TextRegion
+from .base import RawCall, Region, RegionParser, Source, scan_tagged
 from .xmlargs import args_json, decode_value, pair_text, param_types
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
@@ -25,16 +25,7 @@ class Glm45Parser(RegionParser):
     markers = (OPEN, CLOSE, KEY, KEY_END, VALUE, VALUE_END)
 
     def scan(self, src: Source, tools: Sequence[ToolSpec]) -> list[Region]:
-        text, pos, out = src.text, 0, []
-        while (start := src.find(OPEN, pos)) >= 0:
-            out.append(TextRegion(pos, start))
-            call = _call(src, start, start + len(OPEN), tools)
-            out.append(call)
-            if not call.closed:
-                return out
-            pos = call.end
-        out.append(TextRegion(pos, len(text)))
-        return out
+        return scan_tagged(src, OPEN, lambda start, body: _call(src, start, body, tools))
 
 
 def _call(src: Source, start: int, body: int, tools: Sequence[ToolSpec]) -> RawCall:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from agentroll.types import ToolSpec
 
-from .base import Region, RegionParser, Source, TextRegion, json_envelope_call
+from .base import RawCall, Region, RegionParser, Source, json_envelope_call, scan_tagged
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 
@@ -21,15 +21,10 @@ class HermesParser(RegionParser):
     markers = (OPEN, CLOSE)
 
     def scan(self, src: Source, tools: Sequence[ToolSpec]) -> list[Region]:
-        text, pos, out = src.text, 0, []
-        while (start := src.find(OPEN, pos)) >= 0:
-            out.append(TextRegion(pos, start))
-            body = start + len(OPEN)
+        def read_call(start: int, body: int) -> RawCall:
             close = src.find(CLOSE, body)
             if close < 0:  # the turn ended inside the call
-                out.append(json_envelope_call(text, start, body, len(text), len(text), closed=False))
-                return out
-            pos = close + len(CLOSE)
-            out.append(json_envelope_call(text, start, body, close, pos, closed=True))
-        out.append(TextRegion(pos, len(text)))
-        return out
+                return json_envelope_call(src.text, start, body, len(src.text), len(src.text), closed=False)
+            return json_envelope_call(src.text, start, body, close, close + len(CLOSE), closed=True)
+
+        return scan_tagged(src, OPEN, read_call)
