@@ -223,13 +223,8 @@ def _check_prefix(ep: Episode, renderer: Any) -> None:
     if checker is None:
         ep.traj.metadata.setdefault("prefix_check", "unsupported")
         return
-    messages = ep.traj.messages[: _messages_in_segment(ep)]
-    drift = checker(messages, ep.tools, ep.segment.token_ids, ep.check_mask)
+    # All messages so far belong to the current segment: a new segment re-renders the whole history.
+    drift = checker(ep.traj.messages, ep.tools, ep.segment.token_ids, ep.check_mask)
     drifts = ep.traj.metadata.setdefault("drift", [])
     if drift is not None:
         drifts.append({"segment": len(ep.traj.segments) - 1, "token_index": drift.token_index, "why": drift.context})
-
-
-def _messages_in_segment(ep: Episode) -> int:
-    """All messages so far belong to the current segment (a new segment re-renders the whole history)."""
-    return len(ep.traj.messages)

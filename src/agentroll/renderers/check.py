@@ -45,11 +45,11 @@ def check_segment(
     renderer: Any, messages: Sequence[Message], tools: Sequence[ToolSpec], token_ids: Sequence[int], mask: Sequence[int]
 ) -> Drift | None:
     """None when `token_ids` is token-exact against the canonical render of `messages` (see module doc)."""
-    runs = pieces(mask)
-    if runs and runs[-1][0] == 1:
-        runs = runs[:-1] if len(runs) > 1 else runs
+    all_runs = pieces(mask)
+    # The last sampled piece has nothing rendered after it: it is not compared.
+    runs = all_runs[:-1] if len(all_runs) > 1 and all_runs[-1][0] == 1 else all_runs
     tok = renderer.tokenizer
-    verbatim = _verbatim(renderer, messages, token_ids, pieces(mask))
+    verbatim = _verbatim(renderer, messages, token_ids, all_runs)
     ends_open = messages[-1].role != "assistant"
     canonical = renderer.render_text(verbatim, tools, add_generation_prompt=ends_open)
 
