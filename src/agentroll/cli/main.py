@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("agentroll.cli.verify", "recompute a run's logprobs teacher-forced; fail on delta > 1e-3 or drift"),
     "export": ("agentroll.cli.export", "export a run: jsonl | parquet | hf | verl | trl"),
     "serve": ("agentroll.cli.serve", "OpenAI-compatible server that captures every token into trajectories"),
+    "bench": ("agentroll.cli.bench", "benchmarks P1-P4 + routing, side by side in one run (--json)"),
+    "view": ("agentroll.cli.view", "write a self-contained HTML report of a run directory"),
 }
 
 
