@@ -69,3 +69,7 @@ class ToolValidationError(ToolError, ValueError):
 
 class ToolUnavailable(ToolError, ConnectionError):
     """What runs a tool is missing or unreachable (a dead MCP server, no sandbox); the call fails closed."""
+
+
+class ExecutorError(AgentrollError, RuntimeError):
+    """Where episodes run failed as a whole (every Ray worker gone, no cluster); the run stops, its disk stays."""

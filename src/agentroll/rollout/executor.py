@@ -1,0 +1,131 @@
+"""Where episodes run. The runner owns the run directory; an executor only plays episodes.
+
+An executor takes the pending (task, sample) pairs and hands each finished Trajectory to the runner's
+`record(task, traj) -> bool` callback, which scores it, writes it and counts it (False: the episode was
+already written, so this result was dropped). `LocalExecutor` (the default) plays them on this event loop;
+`agentroll.rollout.ray_executor.RayExecutor` plays them on Ray actors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from agentroll.agent import EpisodeConfig, Task, run_episode
+from agentroll.errors import AgentrollError, ConfigError
+from agentroll.rollout.config import RunConfig
+from agentroll.trajectory import Trajectory
+
+Record = Callable[[Task, Trajectory], bool]
+
+
+def episode_id(task_id: str, sample_index: int) -> str:
+    return f"{task_id}:{sample_index}"
+
+
+class Executor(Protocol):
+    """Plays episodes somewhere. `start` is not counted against throughput (engine loading, worker start)."""
+
+    async def start(self, has_work: bool) -> None: ...
+
+    async def run(self, pending: list[tuple[Task, int]], record: Record) -> None: ...
+
+    def summary(self) -> dict[str, Any]:
+        """Extra keys for summary.json (empty for the local executor)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class LocalExecutor:
+    """`config.concurrency` asyncio workers on this loop share one engine and one toolset.
+
+    `engine` / `toolset` override what the config names (the caller keeps ownership: they are not closed).
+    """
+
+    def __init__(self, config: RunConfig, *, engine: Any = None, toolset: Any = None):
+        self.config = config
+        self.engine, self.toolset = engine, toolset
+        self._own_engine, self._own_tools = engine is None, toolset is None
+
+    async def start(self, has_work: bool) -> None:
+        self.engine = self.engine or build_engine(self.config)
+        self.toolset = self.toolset or build_toolset(self.config)
+        if self._own_tools:
+            await self.toolset.start()
+        if has_work:  # start the engine before the clock: throughput is about episodes, not model loading
+            await self.engine.health()
+
+    async def run(self, pending: list[tuple[Task, int]], record: Record) -> None:
+        from agentroll.renderers import get_renderer
+
+        renderer = get_renderer(self.config.renderer)
+        queue: Iterator[tuple[Task, int]] = iter(pending)
+
+        async def worker() -> None:
+            for task, sample in queue:  # one shared iterator: each pair is taken by exactly one worker
+                record(task, await play_episode(task, sample, self.config, self.engine, renderer, self.toolset))
+
+        await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, len(pending)))))
+
+    def summary(self) -> dict[str, Any]:
+        return {}
+
+    async def aclose(self) -> None:
+        if self._own_tools and self.toolset is not None:
+            await self.toolset.aclose()
+        if self._own_engine and self.engine is not None:
+            await self.engine.aclose()
+
+
+async def play_episode(
+    task: Task, sample: int, config: RunConfig, engine: Any, renderer: Any, toolset: Any
+) -> Trajectory:
+    """One episode, unscored; a failure the loop did not turn into a stop reason is still recorded, not raised."""
+    eid = episode_id(task.id, sample)
+    try:
+        return await run_episode(
+            task,
+            engine=engine,
+            renderer=renderer,
+            toolset=toolset,
+            config=seeded(config.episode, eid),
+            episode_id=eid,
+            sample_index=sample,
+        )
+    except ConfigError:
+        raise  # every episode would fail the same way: stop the run
+    except AgentrollError as e:
+        return Trajectory(
+            id=eid,
+            task_id=task.id,
+            sample_index=sample,
+            messages=list(task.messages),
+            stop_reason="error",
+            metadata={"error": f"{type(e).__name__}: {e}"},
+        )
+
+
+def seeded(episode: EpisodeConfig, eid: str) -> EpisodeConfig:
+    """A seeded run gives each episode its own seed (else all n samples of a task would be identical)."""
+    base = episode.sampling.seed
+    if base is None:
+        return episode
+    seed = (base + zlib.crc32(eid.encode())) % (1 << 31)
+    return episode.model_copy(update={"sampling": episode.sampling.model_copy(update={"seed": seed})})
+
+
+def build_engine(config: RunConfig) -> Any:
+    from agentroll.engines.registry import make_engine
+
+    return make_engine(config.engine)
+
+
+def build_toolset(config: RunConfig) -> Any:
+    from agentroll.tools import Toolset, load_toolset, make_builtin
+
+    if isinstance(config.tools, str):
+        return load_toolset(config.resolve(config.tools))
+    return Toolset([make_builtin(name) for name in config.tools])

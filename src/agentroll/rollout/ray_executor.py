@@ -1,0 +1,272 @@
+"""Episodes on Ray actors: `agentroll run CONFIG --ray [ADDRESS]`.
+
+Each worker is a Ray actor with its own asyncio loop, engine client (built from the config's engine
+spec), renderer and toolset; it plays several episodes at once (config.concurrency split across
+workers) and returns each as `Trajectory.to_dict()`. The driver (this process) keeps the run directory:
+it scores, appends and counts every result (runner.Recorder), so a run is exactly-once by episode ID.
+
+A worker that dies (RayActorError on its calls) is replaced by a fresh actor, and the episodes it had
+in flight go back to the front of the queue, where the next free worker takes them. summary.json says
+how many were re-run. Ray is imported only here, and only when a RayExecutor starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentroll.agent import Task
+from agentroll.errors import ExecutorError
+from agentroll.rollout.config import RunConfig
+from agentroll.rollout.executor import Record, build_engine, build_toolset, episode_id, play_episode
+from agentroll.trajectory import Trajectory
+
+LOCAL_OBJECT_STORE_BYTES = 200 * 2**20  # results are small JSON dicts; Ray's default (30% of RAM) is far more
+READY_TIMEOUT_S = 900.0  # a worker on the embedded engine loads a model first
+
+
+@dataclass(slots=True)
+class Ledger:
+    """Where each pending episode is: queued, or in flight on a named worker. Results are settled here;
+    an episode whose worker died is requeued at the front (and counted in `reruns`)."""
+
+    queue: deque[str]
+    in_flight: dict[str, str] = field(default_factory=dict)  # episode ID -> worker name
+    reruns: list[str] = field(default_factory=list)
+
+    def take(self, worker: str) -> str | None:
+        if not self.queue:
+            return None
+        eid = self.queue.popleft()
+        self.in_flight[eid] = worker
+        return eid
+
+    def settle(self, eid: str) -> None:
+        self.in_flight.pop(eid, None)
+
+    def requeue(self, eid: str) -> None:
+        """Its worker died before answering: run it again, before anything not yet started."""
+        if self.in_flight.pop(eid, None) is not None:
+            self.queue.appendleft(eid)
+            self.reruns.append(eid)
+
+    @property
+    def complete(self) -> bool:
+        return not self.queue and not self.in_flight
+
+
+class EpisodeWorker:
+    """The body of one Ray actor (made remote at start, so importing this module needs no Ray)."""
+
+    def __init__(self, config: dict[str, Any], name: str):
+        self.config = RunConfig.model_validate(config)
+        self.name = name
+        self.engine: Any = None
+        self.toolset: Any = None
+        self.renderer: Any = None
+
+    async def ready(self) -> int:
+        """Build and start the engine client and tools on this actor's loop; returns the actor's PID."""
+        from agentroll.renderers import get_renderer
+
+        self.renderer = get_renderer(self.config.renderer)
+        self.engine = build_engine(self.config)
+        self.toolset = build_toolset(self.config)
+        await self.toolset.start()
+        await self.engine.health()
+        return os.getpid()
+
+    async def play(self, task: dict[str, Any], sample: int) -> dict[str, Any]:
+        t = Task.model_validate(task)
+        traj = await play_episode(t, sample, self.config, self.engine, self.renderer, self.toolset)
+        traj.metadata["ray_worker"] = self.name
+        return traj.to_dict()
+
+    async def close(self) -> None:
+        if self.toolset is not None:
+            await self.toolset.aclose()
+        if self.engine is not None:
+            await self.engine.aclose()
+
+
+@dataclass(slots=True)
+class _Worker:
+    index: int
+    capacity: int  # episodes in flight on it
+    handle: Any = None
+    pid: int | None = None
+    generation: int = 0  # +1 per replacement: calls of an older generation no longer count here
+    alive: bool = False
+    in_flight: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"ray-{self.index}.{self.generation}"
+
+
+class RayExecutor:
+    """Plays episodes on `workers` Ray actors. `address`: None or "local" starts a local Ray instance,
+    anything else is passed to `ray.init(address=...)` ("auto", "HOST:6379", "ray://HOST:10001").
+    If Ray is already initialized in this process, that cluster is used and left running."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        address: str | None = None,
+        workers: int = 2,
+        cpus_per_worker: float = 0.5,
+        max_restarts: int | None = None,
+    ):
+        if workers < 1:
+            raise ExecutorError("--ray-workers must be at least 1")
+        if any(part.strip().startswith("embedded") for part in config.engine.split(",")):
+            warnings.warn(
+                f"engine {config.engine!r} on Ray: each of the {workers} workers loads its own copy of the model; "
+                "a shared server (vllm://HOST:PORT, or a pool of them) is what Ray workers are meant to use",
+                stacklevel=2,
+            )
+        self.config, self.address, self.cpus_per_worker = config, address, cpus_per_worker
+        share, extra = divmod(config.concurrency, workers)
+        self.workers = [_Worker(i, max(1, share + (i < extra))) for i in range(workers)]
+        self.max_restarts = 3 * workers if max_restarts is None else max_restarts
+        self.restarts = 0
+        self.duplicates = 0
+        self.ledger = Ledger(deque())
+        self._actor_cls: Any = None
+        self._owns_ray = False
+
+    async def start(self, has_work: bool) -> None:
+        if not has_work:  # a finished run being resumed: nothing to start
+            return
+        import ray
+
+        if not ray.is_initialized():
+            self._init_ray(ray)
+        self._actor_cls = ray.remote(EpisodeWorker)
+        await asyncio.gather(*(self._spawn(w) for w in self.workers))
+
+    def _init_ray(self, ray: Any) -> None:
+        try:
+            if self.address in (None, "local"):
+                need = self.cpus_per_worker * len(self.workers) + 1  # + the replacement of a dead worker
+                ray.init(
+                    address="local",
+                    num_cpus=max(os.cpu_count() or 1, int(need + 0.999)),
+                    object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                    include_dashboard=False,
+                    log_to_driver=False,  # stdout is the run's report; worker failures come back as errors
+                )
+            else:
+                ray.init(address=self.address, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise ExecutorError(f"could not start or reach Ray ({self.address or 'local'}): {e}") from e
+        self._owns_ray = True
+
+    async def _spawn(self, w: _Worker) -> None:
+        w.handle = self._actor_cls.options(
+            num_cpus=self.cpus_per_worker,
+            max_concurrency=w.capacity + 2,  # + ready/close calls
+            max_restarts=0,  # the driver replaces a dead worker itself and knows which episodes it held
+            max_task_retries=0,
+            scheduling_strategy="SPREAD",
+        ).remote(self.config.model_dump(mode="json"), w.name)
+        w.pid = await asyncio.wait_for(_get(w.handle.ready.remote()), READY_TIMEOUT_S)
+        w.alive, w.in_flight = True, 0
+
+    async def run(self, pending: list[tuple[Task, int]], record: Record) -> None:
+        from ray.exceptions import RayActorError
+
+        by_id = {episode_id(t.id, s): (t, s) for t, s in pending}
+        self.ledger = ledger = Ledger(deque(by_id))
+        calls: dict[asyncio.Future, tuple[_Worker, int, str]] = {}
+        revivals: dict[asyncio.Future, _Worker] = {}
+        try:
+            while not ledger.complete:
+                for w in self.workers:
+                    while w.alive and w.in_flight < w.capacity and (eid := ledger.take(w.name)) is not None:
+                        task, sample = by_id[eid]
+                        ref = w.handle.play.remote(task.model_dump(mode="json"), sample)
+                        calls[asyncio.ensure_future(_get(ref))] = (w, w.generation, eid)
+                        w.in_flight += 1
+                if not calls and not revivals:
+                    raise ExecutorError(f"every Ray worker died; {len(ledger.queue)} episodes were not run")
+                done, _ = await asyncio.wait([*calls, *revivals], return_when=asyncio.FIRST_COMPLETED)
+                for fut in done:
+                    if fut in revivals:
+                        self._revived(revivals.pop(fut), fut)
+                        continue
+                    w, generation, eid = calls.pop(fut)
+                    error = fut.exception()
+                    if generation == w.generation:
+                        w.in_flight -= 1
+                    if isinstance(error, RayActorError):
+                        ledger.requeue(eid)
+                        if generation == w.generation and w.alive:  # the first failed call of this worker
+                            revivals[asyncio.ensure_future(self._revive(w, w.handle))] = w
+                            w.alive, w.generation, w.in_flight = False, w.generation + 1, 0
+                        continue
+                    if error is not None:
+                        raise error  # a ConfigError from the episode, or a bug: stop the run
+                    ledger.settle(eid)
+                    if not record(by_id[eid][0], Trajectory.from_dict(fut.result())):
+                        self.duplicates += 1
+        finally:
+            for fut in [*calls, *revivals]:
+                fut.cancel()
+
+    async def _revive(self, w: _Worker, dead: Any) -> None:
+        """Replace a dead worker; its episodes were requeued by the calls that failed."""
+        import ray
+
+        with contextlib.suppress(Exception):
+            ray.kill(dead, no_restart=True)
+        if self.restarts >= self.max_restarts:
+            raise ExecutorError(f"worker {w.index} died and the restart budget ({self.max_restarts}) is spent")
+        self.restarts += 1
+        await self._spawn(w)
+
+    def _revived(self, w: _Worker, fut: asyncio.Future) -> None:
+        error = fut.exception()
+        if error is not None:  # the replacement did not come up: run on with the others
+            w.alive = False
+            warnings.warn(f"Ray worker {w.index} is gone: {error}", stacklevel=2)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "executor": "ray",
+            "ray_workers": len(self.workers),
+            "worker_restarts": self.restarts,
+            "rerun_episodes": len(self.ledger.reruns),
+            "rerun_ids": sorted(set(self.ledger.reruns)),
+            "duplicates_dropped": self.duplicates,
+        }
+
+    def worker_pids(self) -> list[int]:
+        """PIDs of the live workers' actor processes (what a test kills)."""
+        return [w.pid for w in self.workers if w.alive and w.pid is not None]
+
+    async def aclose(self) -> None:
+        if self._actor_cls is None:
+            return
+        import ray
+
+        live = [w for w in self.workers if w.alive]
+        closing = [_get(w.handle.close.remote()) for w in live]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), 30)
+        for w in self.workers:
+            with contextlib.suppress(Exception):
+                ray.kill(w.handle, no_restart=True)
+            w.alive = False
+        if self._owns_ray:
+            ray.shutdown()
+
+
+async def _get(ref: Any) -> Any:
+    return await ref

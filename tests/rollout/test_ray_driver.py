@@ -1,0 +1,133 @@
+"""The driver side of `--ray`, without a cluster: the single writer drops a second result for an episode,
+a dead worker's episodes are requeued first and counted, concurrency is split across workers, and
+nothing here imports Ray until a RayExecutor starts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import deque
+from pathlib import Path
+
+import pytest
+
+from agentroll.agent import Task
+from agentroll.cli.main import build_parser
+from agentroll.rollout.config import config_from_dict
+from agentroll.rollout.progress import Progress
+from agentroll.rollout.ray_executor import Ledger, RayExecutor
+from agentroll.rollout.runner import Recorder
+from agentroll.rollout.store import open_store, read_records
+from agentroll.rollout.summary import Tally
+from agentroll.trajectory import Trajectory
+from agentroll.types import Message
+
+GSM8K = Path(__file__).parents[2] / "examples" / "data" / "gsm8k" / "test.jsonl"
+
+
+def make_config(**extra: object):
+    return config_from_dict({"dataset": {"path": str(GSM8K)}, "engine": "vllm://127.0.0.1:9", **extra})
+
+
+def answered(task: Task, sample: int, answer: str) -> Trajectory:
+    """A finished episode as a worker returns it: the question, then the model's final answer."""
+    return Trajectory(
+        id=f"{task.id}:{sample}",
+        task_id=task.id,
+        sample_index=sample,
+        messages=[*task.messages, Message(role="assistant", content=f"So the total is\n#### {answer}")],
+        stop_reason="done",
+    )
+
+
+def test_a_second_result_for_a_written_episode_is_dropped_and_counted(tmp_path: Path) -> None:
+    task = Task(id="7", messages=(Message(role="user", content="What is 3 + 4?"),), answer="7")
+    store, on_disk = open_store(tmp_path, resume=False)
+    tally = Tally()
+    record = Recorder(make_config(), store, tally, Progress(2, 0, enabled=False), {r["id"] for r in on_disk})
+    try:
+        assert record(task, answered(task, 0, "7")) is True
+        assert record(task, answered(task, 0, "8")) is False  # e.g. a worker presumed dead answered after all
+        assert record(task, answered(task, 1, "8")) is True
+    finally:
+        store.close()
+    lines = list(read_records(tmp_path / "trajectories.jsonl"))
+    assert [r["id"] for r in lines] == ["7:0", "7:1"]
+    assert [r["reward"] for r in lines] == [1.0, 0.0]  # the first result is the one kept, scored by the driver
+    assert record.duplicates == 1 and tally.stops["done"] == 2 and tally.rewards == [1.0, 0.0]
+
+
+def test_an_episode_already_on_disk_is_not_written_again_after_resume(tmp_path: Path) -> None:
+    task = Task(id="3", messages=(Message(role="user", content="2 + 2?"),), answer="4")
+    store, _ = open_store(tmp_path, resume=False)
+    store.append(answered(task, 0, "4"))
+    store.close()
+    store, on_disk = open_store(tmp_path, resume=True)
+    record = Recorder(make_config(), store, Tally(), Progress(1, 1, enabled=False), {r["id"] for r in on_disk})
+    try:
+        assert record(task, answered(task, 0, "5")) is False
+    finally:
+        store.close()
+    assert [r["reward"] for r in read_records(tmp_path / "trajectories.jsonl")] == [None]  # untouched line
+    assert record.duplicates == 1
+
+
+def test_a_dead_workers_episodes_are_requeued_first_and_counted() -> None:
+    ledger = Ledger(deque(["0:0", "1:0", "2:0", "3:0", "4:0"]))
+    assert [ledger.take("ray-0.0"), ledger.take("ray-0.0")] == ["0:0", "1:0"]
+    assert ledger.take("ray-1.0") == "2:0"
+    ledger.settle("0:0")
+    ledger.requeue("1:0")  # ray-0 died with 1:0 in flight
+    assert ledger.in_flight == {"2:0": "ray-1.0"} and ledger.reruns == ["1:0"]
+    assert ledger.take("ray-1.0") == "1:0"  # before 3:0 and 4:0, which no worker has started
+    assert ledger.in_flight["1:0"] == "ray-1.0"
+    for eid in ("1:0", "2:0"):
+        ledger.settle(eid)
+    assert not ledger.complete
+    while (eid := ledger.take("ray-0.1")) is not None:
+        ledger.settle(eid)
+    assert ledger.complete and ledger.reruns == ["1:0"]
+
+
+def test_a_failure_reported_after_an_episode_settled_does_not_rerun_it() -> None:
+    ledger = Ledger(deque(["0:0"]))
+    ledger.take("ray-0.0")
+    ledger.settle("0:0")
+    ledger.requeue("0:0")
+    assert ledger.complete and ledger.reruns == []
+
+
+def test_concurrency_is_split_across_workers_and_each_worker_gets_at_least_one() -> None:
+    assert [w.capacity for w in RayExecutor(make_config(concurrency=5), workers=2).workers] == [3, 2]
+    assert [w.capacity for w in RayExecutor(make_config(concurrency=2), workers=3).workers] == [1, 1, 1]
+    assert RayExecutor(make_config(), workers=2).summary()["rerun_episodes"] == 0
+
+
+def test_an_embedded_engine_on_ray_warns_that_each_worker_loads_the_model() -> None:
+    with pytest.warns(UserWarning, match="loads its own copy of the model"):
+        RayExecutor(make_config(engine="embedded"), workers=2)
+
+
+def test_ray_flag_without_address_starts_a_local_ray_and_with_one_connects() -> None:
+    def parsed(*flags: str):
+        argv = ["run", "cfg.yaml", *flags]
+        parser, _ = build_parser(argv)
+        return parser.parse_args(argv)
+
+    assert parsed().ray is None
+    assert parsed("--ray").ray == "local"
+    assert parsed("--ray", "10.0.0.5:6379", "--ray-workers", "4").ray == "10.0.0.5:6379"
+    assert parsed("--ray", "--ray-workers", "3").ray_workers == 3
+
+
+def test_the_core_package_and_the_run_command_do_not_import_ray() -> None:
+    code = (
+        "import sys, json\n"
+        "import agentroll.cli.run, agentroll.rollout.runner, agentroll.rollout.ray_executor as rx\n"
+        "from agentroll.rollout.config import config_from_dict\n"
+        f"rx.RayExecutor(config_from_dict({{'dataset': {{'path': {str(GSM8K)!r}}}, 'engine': 'vllm://h:1'}}))\n"
+        "print(json.dumps('ray' in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(out.stdout) is False
