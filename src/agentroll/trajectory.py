@@ -23,7 +23,8 @@ class Completion:
     token_ids: list[int]
     logprobs: list[float] | None = None
     top_logprobs: list[TopK] | None = None
-    finish_reason: str = "stop"  # "stop" (EOS / stop token / stop string), "length", "abort"
+    # "stop" (EOS / stop token / stop string), "length", "abort"; None while a stream is still going
+    finish_reason: str | None = "stop"
     prompt_tokens: int | None = None
     cached_prompt_tokens: int | None = None  # prefix-cache hits, when the engine reports them
     token_exact: bool = True  # False when the engine returned text we had to tokenize

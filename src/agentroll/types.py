@@ -157,6 +157,9 @@ class SamplingParams(BaseModel):
     repetition_penalty: float = Field(1.0, gt=0.0)
     logprobs: int = Field(0, ge=0, le=20)
     ignore_eos: bool = False
+    # Constrain the output to this JSON Schema (the engine's guided decoding). The engine masks logits,
+    # so a recorded logprob is of the constrained step, not of the free policy: don't train on it blindly.
+    json_schema: JSONSchema | None = None
 
 
 class ParseStatus(enum.StrEnum):

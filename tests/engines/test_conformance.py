@@ -8,6 +8,7 @@ fp32 SmolLM2 checkpoint; nothing here is canned.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 import urllib.request
@@ -199,3 +200,65 @@ def _running_requests(engine: Any, request: Any) -> int:
                 if line.startswith(("vllm:num_requests_running{", "vllm:num_requests_waiting{")):
                     total += int(float(line.rsplit(" ", 1)[1]))
     return total
+
+
+def test_stream_grows_token_by_token_and_ends_with_what_generate_returns(
+    engine: Engine, loop: Any, tokenizer: Any, request: Any
+) -> None:
+    from agentroll.engines.base import stream_completion
+
+    sp = SamplingParams(temperature=1.0, max_tokens=16, seed=11, logprobs=2)
+
+    async def collect() -> list[Any]:
+        return [c async for c in stream_completion(engine, prompt(tokenizer), sp)]
+
+    snapshots = loop.run(collect())
+    whole = loop.run(engine.generate(prompt(tokenizer), sp))
+    if request.node.callspec.params["engine"] != "pool":  # a pool answers in one piece
+        assert len(snapshots) > 1
+    for before, after in itertools.pairwise(snapshots):
+        assert after.token_ids[: len(before.token_ids)] == before.token_ids
+        assert before.finish_reason is None
+    last = snapshots[-1]
+    assert last.token_ids == whole.token_ids and last.finish_reason == whole.finish_reason
+    assert max(abs(a - b) for a, b in zip(last.logprobs, whole.logprobs, strict=True)) < TOLERANCE
+    assert [[t for t, _ in row] for row in last.top_logprobs] == [[t for t, _ in row] for row in whole.top_logprobs]
+
+
+def test_closing_a_stream_early_aborts_the_request(engine: Engine, loop: Any, tokenizer: Any, request: Any) -> None:
+    from agentroll.engines.base import stream_completion
+
+    if request.node.callspec.params["engine"] == "pool":
+        pytest.skip("a pool answers in one piece: nothing to close early")
+    sp = SamplingParams(temperature=0.0, max_tokens=1500, ignore_eos=True)
+
+    async def read_three_then_close() -> int:
+        stream = stream_completion(engine, prompt(tokenizer), sp)
+        async for c in stream:
+            if len(c.token_ids) >= 3:
+                break
+        await stream.aclose()
+        return len(c.token_ids)
+
+    assert loop.run(read_three_then_close()) < 1500
+    deadline = time.monotonic() + 10
+    while _running_requests(engine, request) > 0:
+        assert time.monotonic() < deadline, "the closed stream's request kept running"
+        time.sleep(0.2)
+
+
+def test_json_schema_constrains_the_output(engine: Engine, loop: Any, tokenizer: Any) -> None:
+    import json
+
+    import jsonschema
+
+    schema = {
+        "type": "object",
+        "properties": {"colour": {"type": "string", "enum": ["red", "green", "blue"]}, "count": {"type": "integer"}},
+        "required": ["colour", "count"],
+        "additionalProperties": False,
+    }
+    sp = SamplingParams(temperature=1.0, max_tokens=48, seed=3, json_schema=schema)
+    c = loop.run(engine.generate(prompt(tokenizer, "Pick a colour and a number."), sp))
+    assert c.finish_reason == "stop"
+    jsonschema.validate(json.loads(tokenizer.decode(c.token_ids, skip_special_tokens=True)), schema)

@@ -14,8 +14,8 @@ engines), `text` (the engine's own detokenization, when it returned one), `pool_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from agentroll.errors import ContextOverflow
 from agentroll.trajectory import Completion
@@ -65,6 +65,35 @@ class PromptScorer(Protocol):
     async def prompt_logprobs(
         self, token_ids: Sequence[int], *, session_id: str | None = None
     ) -> list[float | None]: ...
+
+
+@runtime_checkable
+class StreamingEngine(Protocol):
+    """Optional capability: the same generation as `generate`, seen while it happens.
+
+    Yields cumulative Completions: each holds every token sampled so far (with logprobs) and
+    `finish_reason` None, except the last, which is exactly what `generate` would have returned.
+    Closing the iterator early aborts the request.
+    """
+
+    def generate_stream(
+        self,
+        prompt_ids: Sequence[int],
+        sampling: SamplingParams,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        session_id: str | None = None,
+    ) -> AsyncIterator[Completion]: ...
+
+
+async def stream_completion(engine: Any, prompt_ids: Sequence[int], sampling: SamplingParams, **kw: Any):
+    """`engine.generate_stream` where the engine has one; else one final Completion from `generate`."""
+    if isinstance(engine, StreamingEngine):
+        async for c in engine.generate_stream(prompt_ids, sampling, **kw):
+            yield c
+    else:
+        yield await engine.generate(prompt_ids, sampling, **kw)
 
 
 def check_context(prompt_len: int, sampling: SamplingParams, max_model_len: int | None) -> None:

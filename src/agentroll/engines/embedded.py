@@ -13,7 +13,7 @@ import gc
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +118,30 @@ class EmbeddedEngine:
         c.meta["latency_s"] = round(time.monotonic() - started, 6)
         return c
 
+    async def generate_stream(
+        self,
+        prompt_ids: Sequence[int],
+        sampling: SamplingParams,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        session_id: str | None = None,
+    ) -> AsyncIterator[Completion]:
+        """Cumulative Completions as vLLM produces them (see engines.base.StreamingEngine)."""
+        check_context(len(prompt_ids), sampling, self.max_model_len)
+        llm = await self._llm()
+        rid = request_id or uuid.uuid4().hex
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(timeout):
+                async for out in _outputs(llm, prompt_ids, to_vllm(sampling), rid):
+                    c = from_request_output(out, sampling.logprobs, done=out.finished)
+                    c.meta.update(engine=self.name, model=self.settings.model, request_id=rid)
+                    c.meta["latency_s"] = round(time.monotonic() - started, 6)
+                    yield c
+        except TimeoutError as e:
+            raise EngineTimeout(f"embedded request {rid}: no answer within {timeout} s") from e
+
     async def prompt_logprobs(self, token_ids: Sequence[int], *, session_id: str | None = None) -> list[float | None]:
         from vllm import SamplingParams as VSP
 
@@ -164,19 +188,25 @@ def _build(s: EmbeddedSettings) -> Any:
 
 
 async def _run(llm: Any, prompt_ids: Sequence[int], sp: Any, rid: str) -> Any:
-    from vllm.inputs import TokensPrompt
-
     final = None
-    try:
-        async for out in llm.generate(TokensPrompt(prompt_token_ids=list(prompt_ids)), sp, rid):
-            final = out
-    except asyncio.CancelledError:
-        raise
-    except Exception as e:  # EngineDeadError, validation errors: typed at this boundary
-        raise EngineError(f"embedded request {rid}: {type(e).__name__}: {e}") from e
+    async for out in _outputs(llm, prompt_ids, sp, rid):
+        final = out
     if final is None:
         raise EngineError(f"embedded request {rid}: engine returned nothing")
     return final
+
+
+async def _outputs(llm: Any, prompt_ids: Sequence[int], sp: Any, rid: str) -> AsyncIterator[Any]:
+    """vLLM's cumulative RequestOutputs; its failures typed as EngineError at this boundary."""
+    from vllm.inputs import TokensPrompt
+
+    try:
+        async for out in llm.generate(TokensPrompt(prompt_token_ids=list(prompt_ids)), sp, rid):
+            yield out
+    except (asyncio.CancelledError, GeneratorExit):
+        raise  # vLLM aborts the request when its generator is closed
+    except Exception as e:  # EngineDeadError, validation errors
+        raise EngineError(f"embedded request {rid}: {type(e).__name__}: {e}") from e
 
 
 def to_vllm(s: SamplingParams) -> Any:
@@ -194,11 +224,21 @@ def to_vllm(s: SamplingParams) -> Any:
         repetition_penalty=s.repetition_penalty,
         logprobs=s.logprobs,  # 0: the sampled token's logprob only
         ignore_eos=s.ignore_eos,
+        structured_outputs=_structured(s),
     )
 
 
-def from_request_output(final: Any, k: int) -> Completion:
-    out = final.outputs[0]
+def _structured(s: SamplingParams) -> Any:
+    if s.json_schema is None:
+        return None
+    from vllm.sampling_params import StructuredOutputsParams
+
+    return StructuredOutputsParams(json=s.json_schema)
+
+
+def from_request_output(result: Any, k: int, *, done: bool = True) -> Completion:
+    """vLLM RequestOutput -> Completion; `done=False` for a snapshot mid-generation (finish_reason None)."""
+    out = result.outputs[0]
     ids = [int(t) for t in out.token_ids]
     logprobs: list[float] | None = None
     top: list[TopK] | None = None
@@ -206,9 +246,9 @@ def from_request_output(final: Any, k: int) -> Completion:
         logprobs = [float(row[tid].logprob) for row, tid in zip(out.logprobs, ids, strict=True)]
         if k > 0:
             top = [_top_k(row, k) for row in out.logprobs]
-    c = Completion(ids, logprobs, top, normalize_finish_reason(out.finish_reason))
-    c.prompt_tokens = len(final.prompt_token_ids or [])
-    c.cached_prompt_tokens = final.num_cached_tokens
+    c = Completion(ids, logprobs, top, normalize_finish_reason(out.finish_reason) if done else None)
+    c.prompt_tokens = len(result.prompt_token_ids or [])
+    c.cached_prompt_tokens = result.num_cached_tokens
     c.meta["text"] = out.text
     return c
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,10 +117,67 @@ class HTTPClient:
         except json.JSONDecodeError as e:
             raise EngineError(f"{method} {url}: response is not JSON: {_snippet(body)}") from e
 
+    async def stream_events(
+        self, path: str, payload: dict[str, Any], *, timeout: float | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """POST and yield each server-sent event's JSON (`data: {...}`) until `data: [DONE]`.
+
+        Not retried: once tokens have streamed, re-sending would sample a different answer. An
+        `{"error": ...}` event raises EngineError; `timeout` is a deadline for the whole stream.
+        """
+        url = self.base_url + path
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._get_session().post(url, json=payload) as resp:
+                    if resp.status >= 400:
+                        _raise_for_status(resp.status, await resp.read(), f"POST {url}")
+                    async for line in resp.content:
+                        event = _sse_data(line)
+                        if event is None:
+                            continue
+                        if event == "[DONE]":
+                            return
+                        if "error" in event:
+                            raise EngineError(f"POST {url}: stream error: {event['error']}")
+                        yield event
+        except TimeoutError as e:
+            raise EngineTimeout(f"POST {url}: stream not finished within {timeout} s") from e
+        except aiohttp.ClientError as e:
+            raise EngineUnavailable(f"POST {url}: {type(e).__name__}: {e}") from e
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _sse_data(line: bytes) -> Any:
+    """The JSON (or "[DONE]") of one `data:` line of an event stream; None for anything else."""
+    text = line.decode("utf-8").strip()
+    if not text.startswith("data:"):
+        return None
+    data = text[5:].strip()
+    if data == "[DONE]":
+        return data
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as e:
+        raise EngineError(f"event stream: not JSON: {data[:200]}") from e
+
+
+class EndpointMissing(EngineError):
+    """A 404 for the endpoint itself: the server does not offer this API."""
+
+
+def _raise_for_status(status: int, body: bytes, what: str) -> None:
+    text = _snippet(body)
+    if status == 404:
+        raise EndpointMissing(f"{what}: HTTP 404: {text}")
+    if status >= 500:
+        raise EngineUnavailable(f"{what}: HTTP {status}: {text}")
+    if status == 400 and any(w in text.lower() for w in _CONTEXT_WORDS):
+        raise ContextOverflow(f"{what}: {text}")
+    raise EngineError(f"{what}: HTTP {status}: {text}")
 
 
 MISSING = object()  # what `request(..., missing_ok=True)` returns for a 404

@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from agentroll.engines.base import check_context, normalize_finish_reason
-from agentroll.engines.http import MISSING, RetryPolicy, ServerEngine
+from agentroll.engines.http import MISSING, EndpointMissing, RetryPolicy, ServerEngine
 from agentroll.errors import EngineError
 from agentroll.trajectory import Completion, TopK
 from agentroll.types import SamplingParams
@@ -75,6 +75,41 @@ class VLLMServerEngine(ServerEngine):
                     await asyncio.shield(self._abort(rid))
             raise
 
+    async def generate_stream(
+        self,
+        prompt_ids: Sequence[int],
+        sampling: SamplingParams,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        session_id: str | None = None,
+    ) -> AsyncIterator[Completion]:
+        """Live tokens from `/inference/v1/generate` with `stream: true` (see engines.base.StreamingEngine).
+
+        A server without that endpoint answers through `generate` in one piece."""
+        if self._model is None:
+            await self.models()
+        check_context(len(prompt_ids), sampling, self._max_model_len)
+        rid = request_id or uuid.uuid4().hex
+        if self._api != "completions":
+            started, state = time.monotonic(), StreamState(sampling.logprobs)
+            payload = {**generate_payload(prompt_ids, sampling, rid), "stream": True}
+            payload["stream_options"] = {"include_usage": True}
+            try:
+                async for event in self.http.stream_events(GENERATE, payload, timeout=timeout):
+                    if state.add(event) and state.finish_reason is None:
+                        yield self._finish(state.completion(), rid, GENERATE, started)
+                self._api = "generate"
+                yield self._finish(state.completion(final=True), rid, GENERATE, started)
+                return
+            except EndpointMissing:
+                self._api = "completions"
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._abort(rid))
+                raise
+        yield await self.generate(prompt_ids, sampling, request_id=rid, timeout=timeout, session_id=session_id)
+
     def _finish(self, c: Completion, rid: str, endpoint: str, started: float) -> Completion:
         c.meta.update(engine=self.name, server=self.base_url, endpoint=endpoint, request_id=rid)
         c.meta["latency_s"] = round(time.monotonic() - started, 6)
@@ -123,6 +158,8 @@ def sampling_dict(s: SamplingParams) -> dict[str, Any]:
         d["stop_token_ids"] = list(s.stop_token_ids)
     if s.seed is not None:
         d["seed"] = s.seed
+    if s.json_schema is not None:
+        d["structured_outputs"] = {"json": s.json_schema}
     return d
 
 
@@ -134,6 +171,43 @@ def generate_payload(prompt_ids: Sequence[int], s: SamplingParams, rid: str) -> 
         # the k best (vLLM caps logprobs at 20 by default).
         params["logprobs"] = min(s.logprobs + 1, 20)
     return {"request_id": rid, "token_ids": list(prompt_ids), "sampling_params": params}
+
+
+class StreamState:
+    """Accumulates `/inference/v1/generate` stream events (token deltas) into a cumulative Completion."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.ids: list[int] = []
+        self.logprobs: list[float] | None = None
+        self.top: list[TopK] | None = [] if k > 0 else None
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] = {}
+
+    def add(self, event: dict[str, Any]) -> bool:
+        """Take one event; True when it carried tokens or the finish reason."""
+        if event.get("usage"):
+            self.usage = _usage(event)
+        if not event.get("choices"):
+            return False
+        choice = event["choices"][0]
+        self.ids.extend(int(t) for t in choice.get("token_ids") or ())
+        content = (choice.get("logprobs") or {}).get("content")
+        if content is not None:
+            self.logprobs = (self.logprobs or []) + [float(e["logprob"]) for e in content]
+            if self.top is not None:
+                pairs = ([(int(t["token_id"]), float(t["logprob"])) for t in e["top_logprobs"]] for e in content)
+                self.top.extend(_best_first(p, self.k) for p in pairs)
+        if choice.get("finish_reason") is not None:
+            self.finish_reason = normalize_finish_reason(choice["finish_reason"])
+        return True
+
+    def completion(self, *, final: bool = False) -> Completion:
+        if final and self.finish_reason is None:
+            raise EngineError("the event stream ended without a finish reason")
+        top = list(self.top) if self.top is not None and self.logprobs is not None else None
+        logprobs = list(self.logprobs) if self.logprobs is not None else None
+        return Completion(list(self.ids), logprobs, top, self.finish_reason if final else None, **self.usage)
 
 
 def completions_payload(model: str, prompt_ids: Sequence[int], s: SamplingParams, rid: str) -> dict[str, Any]:
