@@ -67,7 +67,9 @@ async def run_episode(
         forced = _forced_opener(renderer, ep.tools, config)
         started = time.monotonic()
         try:
-            completion = await _generate(engine, ep, [*ep.segment.token_ids, *forced], sampling, config)
+            # The live segment, not a copy (O(context) per turn): nothing is appended until generate returns.
+            prompt = ep.segment.token_ids + forced if forced else ep.segment.token_ids
+            completion = await _generate(engine, ep, prompt, sampling, config)
         except ContextOverflow:
             stop = Stop.CONTEXT_OVERFLOW
             break
@@ -77,7 +79,7 @@ async def run_episode(
             break
         ep.append(forced, mask=FORCED)
         ep.append(completion.token_ids, mask=1, logprobs=completion.logprobs)
-        parsed = renderer.parse([*forced, *completion.token_ids], ep.tools)
+        parsed = renderer.parse(forced + completion.token_ids if forced else completion.token_ids, ep.tools)
         turn = _record_turn(ep, completion, parsed, len(forced), started)
         ep.traj.messages.append(parsed.message)
         if completion.finish_reason == "length":

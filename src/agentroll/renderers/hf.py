@@ -32,16 +32,44 @@ _PLACEHOLDER_USER = Message(role="user", content=".")
 
 
 class HFTokenizer:
-    """Adapter from a transformers tokenizer to agentroll's Tokenizer protocol."""
+    """Adapter from a transformers tokenizer to agentroll's Tokenizer protocol.
+
+    For a fast tokenizer this calls its Rust backend directly: the same IDs and text as
+    `hf.encode(text, add_special_tokens=False)` / `hf.decode(ids, ...)` (which wrap exactly these calls
+    in batch bookkeeping and argument checks), at a fraction of the cost. The loop encodes and decodes
+    on every turn, so that wrapper cost was most of a turn's.
+    """
 
     def __init__(self, hf: Any):
         self.hf = hf
+        self._backend = getattr(hf, "backend_tokenizer", None)
+
+    def _plain_backend(self) -> Any:
+        """The backend when a direct call gives what `hf.encode` gives (no truncation, padding or split specials)."""
+        backend = self._backend
+        if backend is None or self.hf.split_special_tokens or backend.truncation or backend.padding:
+            return None
+        if backend.encode_special_tokens:  # transformers resets it before each call, for the same reason
+            backend.encode_special_tokens = False
+        return backend
 
     def encode(self, text: str) -> list[int]:
-        return self.hf.encode(text, add_special_tokens=False)
+        backend = self._plain_backend()
+        if backend is None:
+            return self.hf.encode(text, add_special_tokens=False)
+        return backend.encode(text, add_special_tokens=False).ids
+
+    def encode_many(self, texts: Sequence[str]) -> list[list[int]]:
+        """`[encode(t) for t in texts]` in one backend call."""
+        backend = self._plain_backend()
+        if backend is None or not texts:
+            return [self.encode(t) for t in texts]
+        return [e.ids for e in backend.encode_batch(list(texts), add_special_tokens=False)]
 
     def decode(self, ids: Sequence[int]) -> str:
-        return self.hf.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        if self._backend is None:
+            return self.hf.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        return self._backend.decode(ids if isinstance(ids, list) else list(ids), skip_special_tokens=False)
 
     def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         enc = self.hf(text, add_special_tokens=False, return_offsets_mapping=True)
@@ -77,6 +105,8 @@ class TemplateRenderer:
         self.chat_template = chat_template
         self.config = config or TemplateConfig()
         self._template_kwargs = {**hf_tokenizer.special_tokens_map, **self.config.template_kwargs}
+        self._kwargs = _plain(self._template_kwargs)
+        self._tools_cache: dict[tuple[int, ...], tuple[tuple[ToolSpec, ...], Any]] = {}
         self._stop_ids = [self._single_id(t) for t in self.config.stop_tokens]  # may be empty: render only
 
     def _single_id(self, token: str) -> int:
@@ -91,13 +121,25 @@ class TemplateRenderer:
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), *, add_generation_prompt: bool = True
     ) -> str:
         chat = [self._to_template(m) for m in messages]
-        tool_dicts = [t.to_openai() for t in tools] or None
         try:
-            return render_chat_text(
-                self.chat_template, chat, tool_dicts, add_generation_prompt, **self._template_kwargs
-            )
+            tool_data = self._plain_tools(tools)
+            return _render_plain(self.chat_template, chat, tool_data, add_generation_prompt, self._kwargs)
         except Exception as e:  # jinja raise_exception / TypeError inside a template
             raise RenderError(f"{self.name}: the chat template failed: {e}") from e
+
+    def _plain_tools(self, tools: Sequence[ToolSpec]) -> Any:
+        """The tools as the template sees them, converted once per tool list (the bridge renders twice a turn)."""
+        if not tools:
+            return None
+        key = tuple(map(id, tools))
+        hit = self._tools_cache.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], tools, strict=True)):
+            return hit[1]
+        if len(self._tools_cache) >= 64:
+            self._tools_cache.clear()
+        plain = _plain([t.to_openai() for t in tools])
+        self._tools_cache[key] = (tuple(tools), plain)  # holding the specs keeps their ids unique
+        return plain
 
     def render(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), *, add_generation_prompt: bool = True
@@ -258,6 +300,35 @@ def render_chat_text(
         **template_kwargs,
     )
     return rendered[0]
+
+
+def _render_plain(
+    chat_template: str, messages: list[dict[str, Any]], tools: Any, add_generation_prompt: bool, kwargs: dict[str, Any]
+) -> str:
+    """`render_chat_text` for tools and kwargs already converted by `_plain`: the steps transformers'
+    render_jinja_template takes (plain data, reasoning aliases, its compiled template), without
+    converting the tool schemas again on every call."""
+    try:
+        from transformers.utils.chat_template_utils import (
+            _alias_reasoning_fields,
+            _compile_jinja_template,
+            _plain_template_data,
+        )
+    except ImportError:  # a transformers without these helpers: the public path, same text
+        return render_chat_text(chat_template, messages, tools, add_generation_prompt, **kwargs)
+    chat = _alias_reasoning_fields(_plain_template_data(messages))
+    return _compile_jinja_template(chat_template).render(
+        messages=chat, tools=tools, documents=None, add_generation_prompt=add_generation_prompt, **kwargs
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Template data as transformers passes it to a template (JSON types only; see _plain_template_data)."""
+    try:
+        from transformers.utils.chat_template_utils import _plain_template_data
+    except ImportError:
+        return value
+    return _plain_template_data(value)
 
 
 def _dumps(obj: Any) -> str:
