@@ -1,12 +1,15 @@
 """Several servers behind one engine: sticky per session, least-loaded, failover, health checks.
 
-Routing: a session (episode) stays on the server that served its first call, so that server's
-prefix cache holds the conversation; a new session goes to the healthy server with the fewest
-in-flight requests (then fewest sessions). A server that fails with EngineUnavailable is taken
-out, and the call is re-sent to another server; each such retry is recorded in the Completion's
-`meta["pool_retries"]` (it lands on the trajectory's turn). A background check puts a server back
-once its health endpoint answers. Timeouts and rejected requests are not retried: a request that
-returned (tokens or an error) is never re-sent.
+Routing (`routing=`): "sticky" (the default) keeps a session (episode) on the server that served its
+first call, so that server's prefix cache holds the conversation; a new session goes to the healthy
+server with the fewest in-flight requests (then fewest sessions). "least_loaded" sends every call to
+the least busy server, ignoring sessions; "round_robin" sends each call to the next healthy server in
+turn (the baseline the routing benchmark compares sticky routing against).
+
+A server that fails with EngineUnavailable is taken out, and the call is re-sent to another server;
+each such retry is recorded in the Completion's `meta["pool_retries"]` (it lands on the trajectory's
+turn). A background check puts a server back once its health endpoint answers. Timeouts and
+rejected requests are not retried: a request that returned (tokens or an error) is never re-sent.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from agentroll.trajectory import Completion
 from agentroll.types import SamplingParams
 
 T = TypeVar("T")
+ROUTINGS = ("sticky", "least_loaded", "round_robin")
 
 
 @dataclass(slots=True)
@@ -44,9 +48,19 @@ class Member:
 class PoolEngine:
     name = "pool"
 
-    def __init__(self, engines: Sequence[Engine], *, health_interval_s: float = 2.0, max_sessions: int = 100_000):
+    def __init__(
+        self,
+        engines: Sequence[Engine],
+        *,
+        health_interval_s: float = 2.0,
+        max_sessions: int = 100_000,
+        routing: str = "sticky",
+    ):
         if not engines:
             raise ConfigError("a pool needs at least one engine")
+        if routing not in ROUTINGS:
+            raise ConfigError(f"pool routing {routing!r}: expected one of {', '.join(ROUTINGS)}")
+        self.routing = routing
         self.members = [Member(e, getattr(e, "base_url", f"{e.name}#{i}")) for i, e in enumerate(engines)]
         self.health_interval_s = health_interval_s
         self._sticky: OrderedDict[str, Member] = OrderedDict()
@@ -138,6 +152,10 @@ class PoolEngine:
             return result, member, retries
 
     def _pick(self, session_id: str | None, tried: set[int]) -> Member | None:
+        if self.routing == "round_robin":
+            return self._next_in_turn(tried)
+        if self.routing == "least_loaded":
+            session_id = None  # no session is remembered: every call goes where the load is lowest
         if session_id is not None and (m := self._sticky.get(session_id)) is not None:
             if m.healthy and id(m) not in tried:
                 self._sticky.move_to_end(session_id)
@@ -155,6 +173,15 @@ class PoolEngine:
             if len(self._sticky) > self._max_sessions:
                 self.end_session(next(iter(self._sticky)))
         return best
+
+    def _next_in_turn(self, tried: set[int]) -> Member | None:
+        n = len(self.members)
+        for step in range(n):
+            m = self.members[(self._rr + step) % n]
+            if m.healthy and id(m) not in tried:
+                self._rr = (self._rr + step + 1) % n
+                return m
+        return None
 
     def _take_out(self, m: Member, error: Exception) -> None:
         if m.healthy:
