@@ -1,0 +1,121 @@
+"""P1 loop efficiency: sampled tokens/s of multi-turn tool episodes ÷ the same engine's tokens/s replaying
+exactly those requests as raw generation (docs/benchmarks.md, "Loop efficiency").
+
+One real vLLM CPU server (SmolLM2-135M, fp32, eager), the `vllm://` engine (token-in/token-out
+/inference/v1/generate). Rounds alternate rollout and replay; each phase starts with the server's prefix
+cache emptied and counts the tokens the server says it sampled (`vllm:generation_tokens_total`) over the
+phase's wall time. After the rounds, one chained replay (each episode's turns in order, no loop work in
+between) splits the gap into the multi-turn structure (chained ÷ replay) and the loop itself
+(rollout ÷ chained).
+
+    from agentroll.bench import p1
+    figures = p1.measure(quick=True)   # 8 questions, 2 turns x 32 tokens, concurrency 8: about a minute
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections import Counter
+from typing import Any
+
+from agentroll.bench.p1_profile import profile
+from agentroll.bench.p1_vllm import Delta, delta, read_counters, reset_prefix_cache, vllm_servers
+from agentroll.bench.p1_workload import FULL, QUICK, Phase, Workload, chained_replay, replay, replay_params, rollout
+
+KV_CACHE_GIB = 2  # ample for 64 episodes of <2k tokens; the server's RSS stays well under the shared 24 GiB
+
+
+def measure(*, quick: bool = False) -> dict[str, Any]:
+    """Start one vLLM CPU server, run the rounds, stop the server (by PID) and return the figures."""
+    workload, rounds = (QUICK, 2) if quick else (FULL, 2)
+    with vllm_servers(1, kv_cache_gib=KV_CACHE_GIB) as servers:
+        return asyncio.run(measure_on(servers[0].url, workload, rounds=rounds))
+
+
+async def measure_on(url: str, workload: Workload, *, rounds: int = 2, chained: bool = True) -> dict[str, Any]:
+    """The P1 rounds against a running vLLM server at `url` (started with VLLM_SERVER_DEV_MODE=1 so that its
+    prefix cache can be reset between phases; without it the cache carries over and the notes say so)."""
+    from agentroll.bench.p1_workload import run_config
+    from agentroll.engines.vllm_server import VLLMServerEngine
+
+    config = run_config(workload)
+    engine = VLLMServerEngine(url)
+    resets: list[bool] = []
+
+    async def phase(run: Any) -> tuple[Phase, Delta]:
+        resets.append(reset_prefix_cache(url))
+        before = read_counters(url)
+        result = await run
+        return result, delta(before, read_counters(url))
+
+    try:
+        await engine.models()
+        rows = []
+        for i in range(rounds):
+            ro, ro_d = await phase(rollout(config, engine))
+            sent = [r for r in ro.requests if not r.failed]
+            params = replay_params(sent, config.episode.sampling)
+            rp, rp_d = await phase(replay(engine, sent, params, workload.concurrency, f"p1-replay{i}"))
+            rows.append((ro, ro_d, rp, rp_d))
+        ch = ch_d = None
+        if chained:
+            ch, ch_d = await phase(chained_replay(engine, sent, params, workload.concurrency, "p1-chained"))
+    finally:
+        await engine.aclose()
+    return figures(rows, ch, ch_d, workload, all(resets))
+
+
+def figures(
+    rows: list[tuple[Phase, Delta, Phase, Delta]], ch: Phase | None, ch_d: Delta | None, w: Workload, reset: bool
+) -> dict[str, Any]:
+    ro_tps = [d.generated / ro.wall_s for ro, d, _, _ in rows]
+    rp_tps = [d.generated / rp.wall_s for _, _, rp, d in rows]
+    ratios = [a / b for a, b in zip(ro_tps, rp_tps, strict=True)]
+    last_ro, last_ro_d, last_rp, last_rp_d = rows[-1]
+    out: dict[str, Any] = {
+        "p1_loop_efficiency": round(statistics.median(ratios), 4),
+        "p1_ratios": [round(r, 4) for r in ratios],
+        "p1_rollout_tokens_per_s": [round(x, 1) for x in ro_tps],
+        "p1_replay_tokens_per_s": [round(x, 1) for x in rp_tps],
+        "p1_rollout_tokens": [int(d.generated) for _, d, _, _ in rows],
+        "p1_replay_tokens": [int(d.generated) for _, _, _, d in rows],
+        "p1_client_counted_tokens": [sum(r.generated for r in ro.requests) for ro, _, _, _ in rows],
+        "p1_rollout_wall_s": [round(ro.wall_s, 3) for ro, _, _, _ in rows],
+        "p1_replay_wall_s": [round(rp.wall_s, 3) for _, _, rp, _ in rows],
+        "p1_requests": [len(ro.requests) for ro, _, _, _ in rows],
+        "p1_episodes": len(last_ro.trajectories),
+        "p1_stop_reasons": _stop_reasons(last_ro.trajectories),
+        "p1_tool_calls_ok": _calls_ok(last_ro.trajectories),
+        "p1_rollout_prefix_cache_hit_rate": [round(d.hit_rate, 4) for _, d, _, _ in rows],
+        "p1_replay_prefix_cache_hit_rate": [round(d.hit_rate, 4) for _, _, _, d in rows],
+        "p1_rollout_preemptions": sum(int(d.preemptions) for _, d, _, _ in rows),
+        "p1_replay_preemptions": sum(int(d.preemptions) for _, _, _, d in rows),
+    }
+    out.update(profile(last_ro, last_rp, last_ro_d, last_rp_d, w.concurrency))
+    if ch is not None and ch_d is not None:
+        ch_tps = ch_d.generated / ch.wall_s
+        out["p1_chained_replay_tokens_per_s"] = round(ch_tps, 1)
+        out["p1_profile_structure_efficiency"] = round(ch_tps / rp_tps[-1], 4)  # turns in order vs all independent
+        out["p1_profile_loop_vs_chained"] = round(ro_tps[-1] / ch_tps, 4)  # the loop's own work between turns
+        out["p1_chained_prefix_cache_hit_rate"] = round(ch_d.hit_rate, 4)
+    out["p1_notes"] = (
+        f"{w.describe()}; engine vllm:// (/inference/v1/generate) on one vLLM CPU server, SmolLM2-135M fp32 eager; "
+        f"{len(rows)} rounds alternating rollout (agentroll.rollout.runner.run) and raw replay (same prompt IDs, "
+        "ignore_eos, max_tokens = recorded length, same concurrency cap and submission order); tokens = delta of "
+        "the server's vllm:generation_tokens_total over each phase's wall time; ratio = median over rounds; "
+        + ("prefix cache reset before every phase" if reset else "prefix cache NOT reset (no dev-mode endpoint)")
+        + "; last round profiled; chained replay = same requests, each episode's turns in order, no loop work"
+    )
+    return out
+
+
+def _stop_reasons(trajectories: list[dict[str, Any]]) -> str:
+    counts = Counter(t.get("stop_reason", "") for t in trajectories)
+    return ", ".join(f"{k}:{v}" for k, v in sorted(counts.items()))
+
+
+def _calls_ok(trajectories: list[dict[str, Any]]) -> float:
+    """Share of the model's turns whose (forced) tool call parsed and ran."""
+    calls = [c for t in trajectories for turn in t.get("turns", []) for c in turn.get("tool_calls", [])]
+    return round(sum(c.get("status") == "ok" for c in calls) / len(calls), 4) if calls else 0.0
