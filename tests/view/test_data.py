@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -39,11 +40,14 @@ def build_episode(eid: str, expressions: list[str], answer: str = "The answer is
         forced = RENDERER.forced_call_prefix(tools, "calculator") if expr else []
         text = f' {{"expression": "{expr}"}}}}\n</tool_call><|im_end|>' if expr else f"{answer}<|im_end|>"
         sampled = RENDERER.tokenizer.encode(text)
+        started = time.monotonic()
         completion = Completion(sampled, logprobs=[-0.01 * (n + 1) * (k + 1) for k in range(len(sampled))])
         append_tokens(seg, check, forced, FORCED)
         append_tokens(seg, check, sampled, 1, completion.logprobs)
         parsed = RENDERER.parse([*forced, *sampled], tools)
-        turn = turn_record(completion, parsed, index=n, segment=0, context_len=len(seg), forced=len(forced), started=0)
+        turn = turn_record(
+            completion, parsed, index=n, segment=0, context_len=len(seg), forced=len(forced), started=started
+        )
         traj.turns.append(turn)
         traj.messages.append(parsed.message)
         if not parsed.tool_calls:
@@ -57,6 +61,17 @@ def build_episode(eid: str, expressions: list[str], answer: str = "The answer is
         turn.bridge_len = len(bridge.token_ids)
     traj.stop_reason, traj.reward, traj.rewards = "done", 1.0, {"exact_match": 1.0}
     return traj
+
+
+def strip_ids(model: dict, strip: dict) -> list[int]:
+    """A strip's token IDs with its shared prompt prefix put back (as the page does)."""
+    prefix = model["prefixes"][strip["prefix"][0]][: strip["prefix"][1]] if strip["prefix"] else []
+    return prefix + strip["ids"]
+
+
+def strip_mask(strip: dict) -> str:
+    """The mask runs ("0:5,1:3") as one character per token."""
+    return "".join(m * int(n) for m, n in (run.split(":") for run in strip["mask"].split(",")))
 
 
 def write_run(run_dir: Path, trajs: list[Trajectory], renderer: str = "smollm2") -> Path:
@@ -77,14 +92,15 @@ def trajs() -> list[Trajectory]:
 def test_strip_marks_forced_opener_sampled_and_rendered_tokens_apart(trajs: list[Trajectory], tmp_path: Path) -> None:
     model = load_run(write_run(tmp_path / "run", trajs))
     t, strip = trajs[0], model["details"][0]["segments"][0]
+    mask = strip_mask(strip)
     forced = len(RENDERER.forced_call_prefix(TOOLSET.specs(), "calculator"))
-    assert strip["ids"] == t.segments[0].token_ids and len(strip["mask"]) == len(t.segments[0])
+    assert strip_ids(model, strip) == t.segments[0].token_ids and len(mask) == len(t.segments[0])
     for turn, shown in zip(t.turns, model["details"][0]["turns"], strict=True):
         start = turn.prompt_len - shown["forced"]
-        assert strip["mask"][start : turn.prompt_len] == "2" * shown["forced"]
-        assert strip["mask"][turn.prompt_len : turn.prompt_len + len(turn.sampled_ids)] == "1" * len(turn.sampled_ids)
-    assert strip["mask"].count("2") == 2 * forced  # two forced calls, the final answer is free
-    assert strip["mask"].count("1") == sum(t.segments[0].loss_mask)
+        assert mask[start : turn.prompt_len] == "2" * shown["forced"]
+        assert mask[turn.prompt_len : turn.prompt_len + len(turn.sampled_ids)] == "1" * len(turn.sampled_ids)
+    assert mask.count("2") == 2 * forced  # two forced calls, the final answer is free
+    assert mask.count("1") == sum(t.segments[0].loss_mask)
     # sampled logprobs, in order, and nothing for the rest
     assert strip["lp"] == [round(lp, 4) for lp in t.segments[0].logprobs if lp is not None]
 
@@ -97,6 +113,18 @@ def test_tool_results_sit_on_the_turn_that_called_them(trajs: list[Trajectory], 
     row = model["episodes"][0]
     assert (row["turns"], row["tool_calls"], row["tool_errors"], row["stop"]) == (3, 2, 0, "done")
     assert row["tokens"] == len(trajs[0].segments[0]) and row["sampled"] == sum(trajs[0].segments[0].loss_mask)
+
+
+def test_shared_prompt_is_stored_once(trajs: list[Trajectory], tmp_path: Path) -> None:
+    model = load_run(write_run(tmp_path / "run", trajs))
+    strips = [d["segments"][0] for d in model["details"]]
+    assert len(model["prefixes"]) == 1 and all(s["prefix"][0] == 0 for s in strips)
+    first = trajs[0].segments[0].token_ids
+    assert model["prefixes"][0] == first[: model["details"][0]["turns"][0]["start"]]  # its prompt, up to turn 1
+    for s, t in zip(strips[1:], trajs[1:], strict=True):  # the others reuse what they share with it (system + tools)
+        ids = t.segments[0].token_ids
+        assert s["prefix"][1] == next(i for i, (a, b) in enumerate(zip(first, ids, strict=False)) if a != b) > 100
+    assert all(strip_ids(model, s) == t.segments[0].token_ids for s, t in zip(strips, trajs, strict=True))
 
 
 def test_token_text_comes_from_the_run_renderer(trajs: list[Trajectory], tmp_path: Path) -> None:
@@ -112,7 +140,7 @@ def test_unknown_renderer_falls_back_to_token_ids(trajs: list[Trajectory], tmp_p
         t.metadata["renderer"] = "no-such-renderer"
     model = load_run(write_run(tmp_path / "run", trajs, renderer="no-such-renderer"))
     assert model["vocab"] == {} and "no-such-renderer" in model["run"]["decode_note"]
-    assert model["details"][0]["segments"][0]["ids"] == trajs[0].segments[0].token_ids
+    assert strip_ids(model, model["details"][0]["segments"][0]) == trajs[0].segments[0].token_ids
 
 
 def test_summary_is_counted_from_disk_when_summary_json_is_missing(trajs: list[Trajectory], tmp_path: Path) -> None:

@@ -4,13 +4,16 @@
     model["episodes"]   one small row per trajectory (the list, the charts, the filters)
     model["details"]    per trajectory the token strip and turns (the page parses one when it is selected)
     model["vocab"]      token ID -> text piece, for the IDs the run uses (shared by every strip)
+    model["prefixes"]   prompt prefixes many episodes share (system prompt, few-shot examples), stored once
 
-Token strips are stored compactly because they dominate the page size: IDs, a mask string ("0" rendered,
-"1" sampled, "2" forced tool-call opener) and logprobs only for the sampled tokens, in order.
+Token strips are stored compactly because they dominate the page size: a shared prefix reference
+[pool index, length] plus the remaining IDs, the mask as runs ("0:526,2:16,1:25": 526 rendered, 16 of a
+forced tool-call opener, 25 sampled) and logprobs only for the sampled tokens, in order.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -22,6 +25,8 @@ from agentroll.rollout.summary import Tally, summarize
 from agentroll.trajectory import Trajectory, Turn
 
 MAX_TEXT = 2000  # characters of a tool result / call kept on the page; the run directory has the rest
+MIN_SHARED = 32  # a shared prompt prefix shorter than this is not worth a reference
+MAX_PREFIXES = 64  # distinct shared prefixes kept (a run usually has one system prompt + examples)
 
 
 def load_run(run_dir: Path) -> dict[str, Any]:
@@ -36,14 +41,37 @@ def load_run(run_dir: Path) -> dict[str, Any]:
     renderer = manifest.get("config", {}).get("renderer") or next(
         (t.metadata["renderer"] for t in trajs if t.metadata.get("renderer")), None
     )
+    examples = {m.get("content") for m in manifest.get("config", {}).get("examples") or []}
     vocab, decode_note = token_texts(renderer, {i for t in trajs for s in t.segments for i in s.token_ids})
+    pool = PrefixPool()
     return {
         "run": _run_info(run_dir, manifest, summary, renderer, decode_note),
         "summary": summary,
         "episodes": [episode_row(t, order) for order, t in enumerate(trajs)],
-        "details": [episode_detail(t) for t in trajs],
+        "details": [episode_detail(t, examples, pool) for t in trajs],
         "vocab": vocab,
+        "prefixes": pool.entries,
     }
+
+
+class PrefixPool:
+    """Prompt prefixes shared across episodes: each strip stores a reference instead of the same
+    few hundred IDs again (a 3,000-episode GSM8K run: ~4x smaller page)."""
+
+    def __init__(self) -> None:
+        self.entries: list[list[int]] = []
+
+    def share(self, ids: list[int], prompt_len: int) -> list[int] | None:
+        """[entry, length] of the longest shared prefix of `ids`, adding its prompt as an entry if new."""
+        best, length = max(
+            ((k, _common(e, ids)) for k, e in enumerate(self.entries)), key=lambda x: x[1], default=(0, 0)
+        )
+        if length >= MIN_SHARED:
+            return [best, length]
+        if prompt_len >= MIN_SHARED and len(self.entries) < MAX_PREFIXES:
+            self.entries.append(ids[:prompt_len])
+            return [len(self.entries) - 1, prompt_len]
+        return None
 
 
 def token_texts(renderer: str | None, ids: set[int]) -> tuple[dict[str, str], str]:
@@ -84,27 +112,37 @@ def episode_row(t: Trajectory, order: int) -> dict[str, Any]:
     }
 
 
-def episode_detail(t: Trajectory) -> dict[str, Any]:
-    """The selected-episode view: segments as compact strips, turns with their tool calls and results."""
+def episode_detail(
+    t: Trajectory, examples: set[str | None] = frozenset(), pool: PrefixPool | None = None
+) -> dict[str, Any]:
+    """The selected-episode view: segments as compact strips, turns with their tool calls and results.
+    `examples`: the contents of the config's few-shot messages, so the task shown is the episode's own."""
+    question = next((m.content for m in t.messages if m.role == "user" and m.content not in examples), None)
     return {
         "id": t.id,
         "rewards": t.rewards,
         "metadata": _clip(t.metadata),
-        "segments": [_strip(t, n) for n in range(len(t.segments))],
+        "segments": [_strip(t, n, pool or PrefixPool()) for n in range(len(t.segments))],
         "turns": [_turn(turn, results) for turn, results in zip(t.turns, _results_by_turn(t), strict=True)],
-        "task_messages": [_message(m) for m in t.messages if m.role in ("system", "user")][:4],
+        "question": _text(question),
     }
 
 
-def _strip(t: Trajectory, n: int) -> dict[str, Any]:
+def _strip(t: Trajectory, n: int, pool: PrefixPool) -> dict[str, Any]:
     seg = t.segments[n]
+    prompt_len = min(
+        (turn.prompt_len - int(turn.meta.get("forced_prefix_len", 0)) for turn in t.turns if turn.segment == n),
+        default=len(seg),
+    )
+    prefix = pool.share(seg.token_ids, prompt_len)
     mask = ["1" if m else "0" for m in seg.loss_mask]
     for turn in t.turns:  # a forced opener sits right before the sampled tokens: rendered by us, in the model's turn
         forced = int(turn.meta.get("forced_prefix_len", 0))
         if turn.segment == n and forced:
             mask[turn.prompt_len - forced : turn.prompt_len] = ["2"] * forced
     logprobs = [_round(lp) for lp, m in zip(seg.logprobs, seg.loss_mask, strict=True) if m]
-    return {"reason": seg.reason, "ids": seg.token_ids, "mask": "".join(mask), "lp": logprobs}
+    ids = seg.token_ids[prefix[1] :] if prefix else seg.token_ids
+    return {"reason": seg.reason, "prefix": prefix, "ids": ids, "mask": _runs(mask), "lp": logprobs}
 
 
 def _turn(turn: Turn, results: list[Any]) -> dict[str, Any]:
@@ -205,12 +243,18 @@ def _summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     return summarize(tally, planned=len(records), new_episodes=0, new_tokens=0, wall_s=0.0)
 
 
+def _runs(mask: list[str]) -> str:
+    runs = [f"{m}:{len(list(group))}" for m, group in itertools.groupby(mask)]
+    return ",".join(runs)
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    """Length of the common prefix of two ID lists."""
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
-def _message(m: Any) -> dict[str, Any]:
-    return {"role": m.role, "content": _text(m.content or "")}
 
 
 def _text(s: str | None) -> str | None:

@@ -1,7 +1,8 @@
 """The view model -> one self-contained HTML file: inline CSS, JS and JSON; nothing is fetched at view time.
 
 The page's code and style are package data (assets/report.{html,css,js}); the data goes into
-`<script type="application/json">` tags: #run-data (run, summary, episode rows, vocabulary) and one
+`<script type="application/json">` tags: #run-data (run, summary, episode rows, vocabulary, shared
+prompt prefixes) and one
 #ep-N per episode, which the page parses only when that episode is selected.
 """
 
@@ -21,7 +22,7 @@ ASSETS = resources.files("agentroll.view") / "assets"
 
 def render_page(model: dict[str, Any]) -> str:
     """The report as an HTML string."""
-    index = {k: model[k] for k in ("run", "summary", "episodes", "vocab")}
+    index = {k: model[k] for k in ("run", "summary", "episodes", "vocab", "prefixes")}
     data = [_json_tag("run-data", index)]
     data += [_json_tag(f"ep-{i}", detail) for i, detail in enumerate(model["details"])]
     parts = {

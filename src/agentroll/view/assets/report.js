@@ -5,6 +5,7 @@
 (function () {
   const DATA = JSON.parse(document.getElementById("run-data").textContent);
   const RUN = DATA.run, SUMMARY = DATA.summary || {}, EPISODES = DATA.episodes, VOCAB = DATA.vocab || {};
+  const PREFIXES = DATA.prefixes || [];
   const state = { stop: "", min: null, max: null, text: "", sort: "i", asc: true, selected: null, colour: "mask" };
   const $ = (id) => document.getElementById(id);
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -27,7 +28,7 @@
     const cards = [
       ["episodes", EPISODES.length + (SUMMARY.planned && SUMMARY.planned !== EPISODES.length ? " / " + SUMMARY.planned : "")],
       ["mean reward", rewards.length ? fmt(sum(rewards) / rewards.length) : "–"],
-      ["solved (reward > 0)", rewards.length ? rewards.filter((r) => r > 0).length : "–"],
+      ["reward > 0", rewards.length ? rewards.filter((r) => r > 0).length : "–"],
       ["sampled tokens", sum(EPISODES.map((e) => e.sampled)).toLocaleString()],
       ["sampled tok/s", fmt(SUMMARY.sampled_tokens_per_s, 1)],
       ["wall time", SUMMARY.wall_s ? fmt(SUMMARY.wall_s, 1) + " s" : "–"],
@@ -41,7 +42,7 @@
   }
 
   // ---------- charts (inline SVG) ----------
-  const W = 300, H = 150, PAD = { l: 34, r: 8, t: 8, b: 26 };
+  const W = 360, H = 140, PAD = { l: 38, r: 8, t: 10, b: 26 };
 
   function bins(values, maxBars = 12) {
     // Few distinct values (rewards 0/1, turn counts): one bar each; otherwise equal-width bins.
@@ -69,7 +70,7 @@
     return s + "</svg>";
   }
 
-  function lineChart(points, xLabel, yLabel) {
+  function lineChart(points, xLabel) {
     if (points.length < 1) return barChart([]);
     const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
     const x0 = Math.min(...xs), x1 = Math.max(...xs) || 1, y1 = Math.max(...ys) || 1;
@@ -93,12 +94,12 @@
       const order = [...stamped].sort((a, b) => a.finished_at - b.finished_at), t0 = order[0].finished_at - order[0].generate_s;
       let acc = 0;
       const pts = order.map((e) => [e.finished_at - t0, (acc += e.sampled)]);
-      return { svg: lineChart(pts, "seconds since start", "sampled tokens"), note: "cumulative sampled tokens over wall time" };
+      return { title: "throughput · sampled tokens over time", svg: lineChart(pts, "seconds since start"), note: "cumulative sampled tokens over wall time" };
     }
     const pts = EPISODES.filter((e) => e.generate_s > 0).map((e) => [e.i + 1, e.sampled / e.generate_s]);
     const note = "per-episode decode rate (sampled tok / generate s) by finish order" +
       (SUMMARY.sampled_tokens_per_s ? `; run total ${fmt(SUMMARY.sampled_tokens_per_s, 1)} tok/s` : "");
-    return { svg: lineChart(pts, "episode (finish order)", "tok/s"), note };
+    return { title: "throughput · decode tok/s", svg: lineChart(pts, "episode (finish order)"), note };
   }
 
   function charts() {
@@ -112,7 +113,7 @@
       ["tokens per episode", barChart(bins(EPISODES.map((e) => e.tokens))), "all tokens (prompt + sampled + bridges)"],
       ["sampled tokens per episode", barChart(bins(EPISODES.map((e) => e.sampled))), "loss-mask 1 tokens"],
       ["stop reasons", barChart(Object.entries(stops).sort((a, b) => b[1] - a[1]).map(([k, n]) => ({ label: k, n })), { click: "stop" }), "click a bar to filter"],
-      ["throughput", tp.svg, tp.note],
+      [tp.title, tp.svg, tp.note],
     ];
     $("charts").innerHTML = items.map(([title, svg, note], i) =>
       `<div class="chart" id="chart-${i}"><h2>${esc(title)}</h2>${svg}<div class="note">${esc(note)}</div></div>`).join("");
@@ -187,7 +188,16 @@
   // ---------- one episode ----------
   const details = {};
   function detail(i) {
-    if (!(i in details)) details[i] = JSON.parse(document.getElementById("ep-" + i).textContent);
+    if (!(i in details)) {
+      const d = JSON.parse(document.getElementById("ep-" + i).textContent);
+      // A strip may start with a prompt prefix shared across episodes (stored once): put it back.
+      // The mask comes as runs ("0:526,1:25"): expand it to one character per token.
+      d.segments.forEach((seg) => {
+        if (seg.prefix) seg.ids = PREFIXES[seg.prefix[0]].slice(0, seg.prefix[1]).concat(seg.ids);
+        seg.mask = seg.mask ? seg.mask.split(",").map((r) => r.split(":")).map(([m, n]) => m.repeat(+n)).join("") : "";
+      });
+      details[i] = d;
+    }
     return details[i];
   }
 
@@ -200,7 +210,7 @@
     box.hidden = false;
     box.dataset.episode = e.id;
     const comps = Object.entries(d.rewards || {}).map(([k, v]) => `${esc(k)} ${esc(fmt(v))}`).join(", ");
-    const question = d.task_messages.filter((m) => m.role === "user").map((m) => m.content).join("\n\n");
+    const question = d.question;
     const meta = Object.entries(d.metadata || {}).filter(([k, v]) => !(k === "drift" && Array.isArray(v) && !v.length));
     box.innerHTML =
       `<div class="detail-head"><span class="title mono">${esc(e.id)}</span>${stopPill(e.stop)}` +
@@ -218,11 +228,14 @@
     box.querySelectorAll(".turn").forEach((el) => el.addEventListener("click", () => {
       const mark = document.getElementById("turn-mark-" + el.dataset.turn);
       if (!mark) return;
-      $("strip").scrollTop = mark.offsetTop - $("strip").offsetTop - 20;
+      $("strip").scrollTop = mark.offsetTop - 20;  // #strip is the offset parent
       mark.classList.add("flash");
       setTimeout(() => mark.classList.remove("flash"), 900);
     }));
     renderStrip(d);
+    // The prompt is long and the same in every episode: start the strip just before the first turn.
+    const first = document.querySelector("#strip .turn-mark");
+    if (first) $("strip").scrollTop = Math.max(0, first.offsetTop - 60);
   }
 
   function turnCard(t) {
