@@ -31,14 +31,23 @@ from agentroll.types import Message, ToolSpec
 
 def pieces(loss_mask: Sequence[int]) -> list[tuple[int, int, int]]:
     """Runs of equal mask: (mask, start, end); a forced opener (2) joins the sampled run after it."""
-    loss_mask = [1 if m == 2 else m for m in loss_mask]
-    runs: list[tuple[int, int, int]] = []
-    start = 0
-    for i in range(1, len(loss_mask) + 1):
-        if i == len(loss_mask) or loss_mask[i] != loss_mask[start]:
-            runs.append((loss_mask[start], start, i))
-            start = i
+    mask = loss_mask if isinstance(loss_mask, list) else list(loss_mask)
+    n, start, runs = len(mask), 0, []
+    # Runs are hundreds of tokens long: find each run's end with list.index (a C scan), not a Python loop.
+    while start < n:
+        kind = 1 if mask[start] == 2 else mask[start]
+        others = (0,) if kind == 1 else tuple(v for v in (0, 1, 2) if v != kind)
+        end = min((_index(mask, v, start, n) for v in others), default=n)
+        runs.append((kind, start, end))
+        start = end
     return runs
+
+
+def _index(values: list[int], value: int, start: int, n: int) -> int:
+    try:
+        return values.index(value, start)
+    except ValueError:
+        return n
 
 
 def check_segment(
@@ -67,11 +76,22 @@ def check_segment(
         cursor += len(text)
 
     whole = tok.encode(canonical[:cursor])
-    piecewise = [t for a, b in spans for t in tok.encode(canonical[a:b])]
+    piecewise = [t for ids in _piece_ids(tok, canonical, spans, runs, token_ids) for t in ids]
     if whole != piecewise:
         i = next(k for k, (x, y) in enumerate(zip(whole, piecewise, strict=False)) if x != y) if whole else 0
         return Drift(i, whole[i : i + 4], piecewise[i : i + 4], "bridge: a token merges across a turn boundary")
     return None
+
+
+def _piece_ids(
+    tok: Any, canonical: str, spans: list[tuple[int, int]], runs: list[tuple[int, int, int]], token_ids: Sequence[int]
+) -> list[list[int]]:
+    """Each piece's canonical encoding. A rendered piece was just checked to be exactly the encoding of its
+    text, so its own IDs are reused; sampled pieces are encoded (in one call where the tokenizer can)."""
+    sampled = [canonical[a:b] for (a, b), (kind, _, _) in zip(spans, runs, strict=True) if kind != 0]
+    encode_many = getattr(tok, "encode_many", None)
+    encoded = iter(encode_many(sampled) if encode_many else [tok.encode(text) for text in sampled])
+    return [list(token_ids[s:e]) if kind == 0 else next(encoded) for kind, s, e in runs]
 
 
 def _verbatim(
