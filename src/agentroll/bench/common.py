@@ -32,6 +32,7 @@ def machine() -> dict[str, Any]:
         "ram_gib": _ram_gib(),
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
+        "load_avg_1m": round(os.getloadavg()[0], 2),  # other work on the machine when the run started
         **{name: _version(name) for name in ("vllm", "torch", "transformers", "tokenizers")},
     }
 

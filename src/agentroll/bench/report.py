@@ -96,7 +96,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "",
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, {m['ram_gib']} GiB RAM, Python {m['python']}, "
         f"vllm {m['vllm']}, torch {m['torch']}, transformers {m['transformers']}, tokenizers {m['tokenizers']}. "
-        "Other work may share the machine; every ratio is measured side by side in one run.",
+        f"Load average when the run started: {m.get('load_avg_1m')} (other work shares the machine; every ratio is "
+        "measured side by side in one run).",
         "",
         "| benchmark | measured | target | |",
         "|---|---|---|---|",
