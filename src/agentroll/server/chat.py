@@ -1,27 +1,31 @@
 """Chat and text completions: admission, generation (n choices), capture into sessions.
 
-Engines have no token stream yet, so `stream: true` generates the whole answer first and then
-streams it token by token through the tool-call stream parser (see responses.py). Clients see
-correct OpenAI chunks; they do not see the first token any sooner.
+`stream: true` streams tokens as the engine samples them (engines with `generate_stream`: the
+embedded engine and vLLM servers; others answer in one piece, then stream). Errors before the
+first token are HTTP errors; after it, an OpenAI error event ends the stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.responses import StreamingResponse
 
+from agentroll.engines.base import stream_completion
 from agentroll.errors import AgentrollError
 from agentroll.server.errors import APIError, from_agentroll
+from agentroll.server.errors import body as error_body
 from agentroll.server.protocol import ChatCompletionRequest, CompletionRequest
 from agentroll.server.requests import ChatCall, chat_call, sampling_params
-from agentroll.server.responses import Choice, chat_body, chat_chunks, returned_message, sse, usage
-from agentroll.server.sessions import SessionStore
+from agentroll.server.responses import Choice, chat_body, returned_message, sse, usage
+from agentroll.server.sessions import Session, SessionStore
+from agentroll.server.streaming import Feed, LiveChoice, chunk
 from agentroll.trajectory import Completion
 from agentroll.types import SamplingParams
 
@@ -61,55 +65,104 @@ class Generator:
 
     async def generate(self, prompt: list[int], sampling: SamplingParams, n: int, session_id: str | None) -> list:
         """n completions of one prompt; seeds differ per choice so choices differ when a seed is given."""
+        with self.admitted(n):
+            try:
+                return await asyncio.gather(*(self._one(prompt, sampling, i, session_id) for i in range(n)))
+            except AgentrollError as e:
+                raise self.api_error(e, prompt) from e
+
+    def stream(self, prompt: list[int], sampling: SamplingParams, n: int, session_id: str | None) -> Feed:
+        """n choices sampling in the background; the feed yields their snapshots. Close it when done."""
+        self._admit(n)
+        streams = [self._one_stream(prompt, sampling, i, session_id) for i in range(n)]
+        return Feed(streams, on_close=lambda: self._leave(n))
+
+    @contextlib.contextmanager
+    def admitted(self, n: int) -> Iterator[None]:
+        self._admit(n)
+        try:
+            yield
+        finally:
+            self._leave(n)
+
+    def _admit(self, n: int) -> None:
+        """Count n choices as waiting; refuse (429) past the concurrency + queue limit."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_concurrency)
         if self.waiting >= self.max_concurrency + self.max_queue:
             raise APIError(429, "the engine is saturated; retry later", code="engine_saturated")
         self.waiting += n
-        try:
-            return await asyncio.gather(*(self._one(prompt, sampling, i, session_id) for i in range(n)))
-        except AgentrollError as e:
-            window = self.engine.max_model_len
-            raise from_agentroll(e, "messages" if window and len(prompt) >= window else "max_tokens") from e
-        finally:
-            self.waiting -= n
+
+    def _leave(self, n: int) -> None:
+        self.waiting -= n
+
+    def api_error(self, e: AgentrollError, prompt: list[int]) -> APIError:
+        window = self.engine.max_model_len
+        return from_agentroll(e, "messages" if window and len(prompt) >= window else "max_tokens")
 
     async def _one(self, prompt: list[int], sampling: SamplingParams, i: int, session_id: str | None) -> Completion:
-        if i and sampling.seed is not None:
-            sampling = sampling.model_copy(update={"seed": (sampling.seed + i) % 2**63})
         async with self._slots:
-            return await self.engine.generate(prompt, sampling, timeout=self.timeout_s, session_id=session_id)
+            return await self.engine.generate(
+                prompt, _choice_seed(sampling, i), timeout=self.timeout_s, session_id=session_id
+            )
+
+    async def _one_stream(
+        self, prompt: list[int], sampling: SamplingParams, i: int, session_id: str | None
+    ) -> AsyncIterator[Completion]:
+        async with self._slots:
+            kw = {"timeout": self.timeout_s, "session_id": session_id}
+            async for c in stream_completion(self.engine, prompt, _choice_seed(sampling, i), **kw):
+                yield c
+
+
+def _choice_seed(sampling: SamplingParams, i: int) -> SamplingParams:
+    if i and sampling.seed is not None:
+        return sampling.model_copy(update={"seed": (sampling.seed + i) % 2**63})
+    return sampling
 
 
 async def chat_completion(gen: Generator, req: ChatCompletionRequest, session_id: str | None) -> Any:
     gen.check_model(req.model)
     call = chat_call(req, gen.renderer, gen.default_max_tokens)
-    if session_id is None:
+    session = _session(gen, req, session_id)
+    rid = f"chatcmpl-{uuid.uuid4().hex}"
+    if req.stream:
+        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        return await _stream_chat(gen, rid, call, req.n, session, include_usage)
+    if session is None:
         prompt = [*_render(gen, call), *call.forced]
         choices = await _sample(gen, call, prompt, req.n, None)
-    else:
-        if req.n != 1:
-            raise APIError(400, "n: a session records one answer per call; use n=1", param="n")
-        session = gen.store.get_or_create(session_id)
-        if session is None:
-            raise APIError(429, "too many sessions: export and DELETE finished ones", code="too_many_sessions")
-        async with session.lock:  # calls of one session are stitched in order
-            started = time.monotonic()
-            try:
-                plan = session.plan(gen.renderer, call.messages, call.tools)
-            except AgentrollError as e:
-                raise from_agentroll(e, "messages") from e
-            prompt = [*session.prompt(plan), *call.forced]
-            choices = await _sample(gen, call, prompt, 1, session_id)
-            c = choices[0]
-            session.commit(
-                gen.renderer, plan, call.messages, call.tools, call.forced, c.completion, c.parsed, c.returned, started
-            )
-    rid = f"chatcmpl-{uuid.uuid4().hex}"
-    if not req.stream:
         return chat_body(rid, gen.model_name, call, prompt, choices, gen.decode_one)
-    include_usage = bool(req.stream_options and req.stream_options.include_usage)
-    return _sse(_chat_stream(gen, rid, call, prompt, choices, include_usage))
+    async with session.lock:  # calls of one session are stitched in order
+        started = time.monotonic()
+        plan, prompt = _planned_prompt(gen, session, call)
+        choices = await _sample(gen, call, prompt, 1, session.id)
+        _record(gen, session, plan, call, choices[0], started)
+    return chat_body(rid, gen.model_name, call, prompt, choices, gen.decode_one)
+
+
+def _session(gen: Generator, req: ChatCompletionRequest, session_id: str | None) -> Session | None:
+    if session_id is None:
+        return None
+    if req.n != 1:
+        raise APIError(400, "n: a session records one answer per call; use n=1", param="n")
+    session = gen.store.get_or_create(session_id)
+    if session is None:
+        raise APIError(429, "too many sessions: export and DELETE finished ones", code="too_many_sessions")
+    return session
+
+
+def _record(gen: Generator, session: Session, plan: Any, call: ChatCall, c: Choice, started: float) -> None:
+    r = gen.renderer
+    session.commit(r, plan, call.messages, call.tools, call.forced, c.completion, c.parsed, c.returned, started)
+
+
+def _planned_prompt(gen: Generator, session: Session, call: ChatCall) -> tuple[Any, list[int]]:
+    try:
+        plan = session.plan(gen.renderer, call.messages, call.tools)
+    except AgentrollError as e:
+        raise from_agentroll(e, "messages") from e
+    return plan, [*session.prompt(plan), *call.forced]
 
 
 def _render(gen: Generator, call: ChatCall) -> list[int]:
@@ -129,20 +182,98 @@ async def _sample(gen: Generator, call: ChatCall, prompt: list[int], n: int, ses
     return choices
 
 
-def _chat_stream(
-    gen: Generator, rid: str, call: ChatCall, prompt: list[int], choices: list[Choice], include_usage: bool
-) -> Iterator[str]:
+async def _stream_chat(
+    gen: Generator, rid: str, call: ChatCall, n: int, session: Session | None, include_usage: bool
+) -> StreamingResponse:
+    """Start generating; once the first tokens are in (or an HTTP error is raised), stream the rest.
+
+    A session's lock is held until the stream ends: its next call waits for this answer to be recorded.
+    An answer the client stopped reading is not recorded."""
+    if session is not None:
+        await session.lock.acquire()
+    feed = None
+    try:
+        started = time.monotonic()
+        plan, prompt = _planned_prompt(gen, session, call) if session else (None, [*_render(gen, call), *call.forced])
+        feed = gen.stream(prompt, call.sampling, n, session.id if session else None)
+        first = await _next(gen, feed, prompt)
+    except BaseException:
+        if feed is not None:
+            feed.close()
+        if session is not None:
+            session.lock.release()
+        raise
+    turn = _Turn(gen, rid, call, prompt, session, plan, started)
+
+    async def body() -> AsyncIterator[str]:
+        try:
+            async for line in _chunks(turn, n, first, feed, include_usage):
+                yield line
+        finally:
+            feed.close()
+            if session is not None:
+                session.lock.release()
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@dataclass(slots=True)
+class _Turn:
+    """What a streamed call needs once the first tokens are in."""
+
+    gen: Generator
+    rid: str
+    call: ChatCall
+    prompt: list[int]
+    session: Session | None
+    plan: Any
+    started: float
+
+
+async def _next(gen: Generator, feed: Feed, prompt: list[int]) -> tuple[int, Completion] | None:
+    try:
+        return await feed.next()
+    except AgentrollError as e:
+        raise gen.api_error(e, prompt) from e
+
+
+async def _chunks(
+    t: _Turn, n: int, first: tuple[int, Completion] | None, feed: Feed, include_usage: bool
+) -> AsyncIterator[str]:
+    gen, call, model = t.gen, t.call, t.gen.model_name
+    live = [LiveChoice(i, call, _stream_parser(gen, call), gen.renderer, gen.decode_one) for i in range(n)]
+    done: dict[int, Choice] = {}
+    for i in range(n):
+        yield sse(chunk(t.rid, model, [{"index": i, "delta": {"role": "assistant", "content": ""}}]))
+    item = first
+    try:
+        while item is not None:
+            i, c = item
+            if c.finish_reason is None:
+                bodies = live[i].update(c)
+            else:
+                done[i], bodies = live[i].finish(c)
+                if call.token_ids:
+                    bodies[-1].update(prompt_token_ids=list(t.prompt), token_ids=list(c.token_ids))
+            for b in bodies:
+                yield sse(chunk(t.rid, model, [b]))
+            item = await _next(gen, feed, t.prompt)
+    except APIError as e:  # the response has started: the error goes in the stream, as OpenAI sends it
+        yield sse(error_body(e.status, e.message, e.param, e.code))
+        yield sse("[DONE]")
+        return
+    if t.session is not None:
+        _record(gen, t.session, t.plan, call, done[0], t.started)
+    if include_usage:
+        yield sse(chunk(t.rid, model, [], usage=usage(t.prompt, [done[i] for i in sorted(done)])))
+    yield sse("[DONE]")
+
+
+def _stream_parser(gen: Generator, call: ChatCall) -> Any:
     from agentroll.renderers.toolcalls import get_parser
 
     fmt = getattr(getattr(gen.renderer, "config", None), "tool_format", None)
-    for choice in choices:
-        parser = get_parser(fmt).stream(call.tools) if fmt else _PlainStream()
-        for chunk in chat_chunks(rid, gen.model_name, call, choice, parser, gen.renderer.tokenizer, gen.decode_one):
-            yield sse(chunk)
-    if include_usage:
-        yield sse({"id": rid, "object": "chat.completion.chunk", "model": gen.model_name, "choices": [],
-                   "usage": usage(prompt, choices)})  # fmt: skip
-    yield sse("[DONE]")
+    return get_parser(fmt).stream(call.tools) if fmt else _PlainStream()
 
 
 class _PlainStream:
@@ -164,10 +295,6 @@ class _PlainStream:
 
     def flush(self) -> list[Any]:
         return []
-
-
-def _sse(chunks: Iterator[str]) -> StreamingResponse:
-    return StreamingResponse(chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 # --- /v1/completions -------------------------------------------------------------------------------

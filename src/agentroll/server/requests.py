@@ -34,15 +34,16 @@ def chat_call(req: ChatCompletionRequest, renderer: Any, default_max_tokens: int
     choice = _tool_choice(req, tools)
     if choice == "none":
         tools = []  # as the episode loop does: a call the model cannot make is not offered
-    _check_response_format(req)
+    schema = _response_schema(req, tools)
     want_logprobs = bool(req.logprobs or req.return_logprobs)
     if req.top_logprobs and not want_logprobs:
         raise APIError(400, "top_logprobs: requires logprobs: true", param="top_logprobs")
     max_tokens = req.max_completion_tokens or req.max_tokens
+    sampling = sampling_params(req, renderer, max_tokens or default_max_tokens, req.top_logprobs or 0)
     return ChatCall(
         messages=messages,
         tools=tools,
-        sampling=sampling_params(req, renderer, max_tokens or default_max_tokens, req.top_logprobs or 0),
+        sampling=sampling.model_copy(update={"json_schema": schema}) if schema else sampling,
         forced=_forced(renderer, tools, choice),
         logprobs=want_logprobs,
         top_logprobs=req.top_logprobs or 0,
@@ -142,10 +143,21 @@ def _forced(renderer: Any, tools: list[ToolSpec], choice: str) -> list[int]:
         raise APIError(400, f"tool_choice: not supported by renderer {renderer.name}: {e}", param="tool_choice") from e
 
 
-def _check_response_format(req: ChatCompletionRequest) -> None:
+def _response_schema(req: ChatCompletionRequest, tools: list[ToolSpec]) -> dict[str, Any] | None:
+    """The JSON Schema the answer is decoded under, if any.
+
+    Enforced by the engine's guided decoding only when no tool is offered: a schema on every token
+    would leave the model no way to call a tool (with tools, it is checked here and not enforced).
+    """
     fmt = req.response_format
-    if fmt is None or fmt.type != "json_schema":
-        return
+    if fmt is None or fmt.type == "text":
+        return None
+    schema = {"type": "object"} if fmt.type == "json_object" else _checked_schema(req)
+    return None if tools else schema
+
+
+def _checked_schema(req: ChatCompletionRequest) -> dict[str, Any]:
+    fmt = req.response_format
     where = "response_format.json_schema"
     if fmt.json_schema is None or fmt.json_schema.schema_ is None:
         raise APIError(400, f"{where}: a schema is required", param=where)
@@ -153,6 +165,7 @@ def _check_response_format(req: ChatCompletionRequest) -> None:
         jsonschema.validators.validator_for(fmt.json_schema.schema_).check_schema(fmt.json_schema.schema_)
     except (jsonschema.SchemaError, TypeError) as e:
         raise APIError(400, f"{where}.schema: not a valid JSON Schema: {_short(e)}", param=f"{where}.schema") from e
+    return fmt.json_schema.schema_
 
 
 def _short(e: Exception) -> str:

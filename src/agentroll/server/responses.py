@@ -1,8 +1,6 @@
 """Engine completions -> OpenAI response bodies and SSE chunks (chat and text completions).
 
-The model's tokens are parsed by the renderer (never re-encoded). Streaming feeds the same turn's
-text, token by token, through the format's stream parser, so content and tool-call deltas arrive
-the way OpenAI streams them; joined, they equal the non-streamed message.
+The model's tokens are parsed by the renderer (never re-encoded). Streamed chunks: streaming.py.
 """
 
 from __future__ import annotations
@@ -10,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +79,7 @@ def _choice_body(call: ChatCall, prompt: list[int], c: Choice, decode: Any) -> d
         "finish_reason": finish_reason(c),
         "logprobs": {"content": token_logprobs(decode, c.completion)} if call.logprobs else None,
     }
-    errors = [_call_error(p) for p in c.parsed.tool_calls if p.status != ParseStatus.OK]
+    errors = call_errors(c.parsed)
     if errors:
         body["tool_call_errors"] = errors  # extension: malformed calls are data, not silently dropped
     if call.token_ids:
@@ -90,8 +88,10 @@ def _choice_body(call: ChatCall, prompt: list[int], c: Choice, decode: Any) -> d
     return body
 
 
-def _call_error(p: Any) -> dict[str, Any]:
-    return {"status": p.status.value, "raw": p.raw, "error": p.error}
+def call_errors(parsed: ParsedMessage) -> list[dict[str, Any]]:
+    """The turn's calls that did not parse cleanly, as the `tool_call_errors` extension reports them."""
+    bad = [p for p in parsed.tool_calls if p.status != ParseStatus.OK]
+    return [{"status": p.status.value, "raw": p.raw, "error": p.error} for p in bad]
 
 
 def usage(prompt: list[int], choices: Sequence[Choice]) -> dict[str, int]:
@@ -115,62 +115,6 @@ def token_logprobs(decode: Any, c: Completion, start: int = 0, end: int | None =
 def _entry(decode: Any, token_id: int, logprob: float) -> dict[str, Any]:
     text = decode(token_id)
     return {"token": text, "logprob": max(logprob, -9999.0), "bytes": list(text.encode("utf-8"))}
-
-
-# --- streaming -------------------------------------------------------------------------------------
-
-
-def chat_chunks(
-    rid: str, model: str, call: ChatCall, choice: Choice, stream_parser: Any, tokenizer: Any, decode: Any
-) -> Iterator[dict[str, Any]]:
-    """SSE chunk bodies for one choice: role, then content / tool-call deltas token by token, then finish."""
-    base = {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
-
-    def chunk(delta: dict[str, Any], finish: str | None = None, lp: list | None = None) -> dict[str, Any]:
-        ch = {"index": choice.index, "delta": delta, "finish_reason": finish, "logprobs": None}
-        if call.logprobs:
-            ch["logprobs"] = {"content": lp or []}
-        return {**base, "choices": [ch]}
-
-    yield chunk({"role": "assistant", "content": ""})
-    ids = [*call.forced, *choice.completion.token_ids]
-    if choice.parsed.stopped:  # the stop token ends the turn; it is not text
-        ids = ids[:-1]
-    text_so_far, lp_from = "", 0
-    for i in range(len(ids) + 1):
-        if i < len(ids):
-            text = tokenizer.decode(ids[: i + 1])
-            if text.endswith("\ufffd"):
-                continue  # an unfinished UTF-8 character: wait for its next byte
-            deltas, text_so_far = stream_parser.feed(text[len(text_so_far) :]), text
-        else:
-            deltas = stream_parser.flush()
-        sampled_upto = max(0, i + 1 - len(call.forced))
-        for delta in _merge(deltas, choice):
-            lp = token_logprobs(decode, choice.completion, lp_from, sampled_upto)
-            lp_from = max(lp_from, sampled_upto)
-            yield chunk(delta, lp=lp)
-    rest = token_logprobs(decode, choice.completion, lp_from) if call.logprobs else None
-    yield chunk({}, finish_reason(choice), lp=rest)
-
-
-def _merge(deltas: Sequence[Any], choice: Choice) -> Iterator[dict[str, Any]]:
-    """Parser deltas -> OpenAI delta objects, numbered and named as in the returned message."""
-    position = {parser_index: i for i, parser_index in enumerate(choice.call_indices)}
-    for d in deltas:
-        if d.content:
-            yield {"content": d.content}
-        elif d.reasoning:
-            yield {"reasoning_content": d.reasoning}
-        elif d.index in position:  # calls the message does not carry are not streamed
-            i = position[d.index]
-            call: dict[str, Any] = {"index": i}
-            if d.name is not None:
-                function = {"name": d.name, "arguments": d.arguments or ""}
-                call.update(id=choice.returned.tool_calls[i].id, type="function", function=function)
-            else:
-                call["function"] = {"arguments": d.arguments or ""}
-            yield {"tool_calls": [call]}
 
 
 def sse(obj: dict[str, Any] | str) -> str:

@@ -1,0 +1,151 @@
+"""`stream: true`: engine token snapshots -> OpenAI chat chunks, sent while the model is sampling.
+
+Each choice's tokens are decoded as they arrive, token by token, and fed through the tool-call
+format's stream parser, so content and tool-call deltas reach the client the way OpenAI streams
+them. When the engine ends the turn the tokens are parsed once more in full, as the non-streamed
+path does: that parse is what a session records and what the final chunk reports. Joined, the
+deltas equal the returned message.
+
+A call's id is fixed when its name streams; without `parallel_tool_calls` only the first call streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentroll.server.requests import ChatCall
+from agentroll.server.responses import Choice, call_errors, finish_reason, token_logprobs
+from agentroll.trajectory import Completion
+from agentroll.types import Message, ParseStatus
+
+RUNNABLE = {ParseStatus.OK, ParseStatus.SCHEMA_MISMATCH}  # as in responses.returned_message
+
+
+@dataclass(slots=True)
+class LiveChoice:
+    """One choice being streamed: what was decoded, parsed and sent so far."""
+
+    index: int
+    call: ChatCall
+    parser: Any  # the format's stream parser (feed / flush)
+    renderer: Any
+    decode: Any  # token id -> text, for logprob entries
+    text: str = ""  # decoded text of forced opener + sampled tokens so far
+    fed: int = 0  # sampled tokens decoded and fed to the parser
+    logprobs_sent: int = 0  # sampled tokens whose logprobs went out
+    calls: dict[int, tuple[int, str]] = field(default_factory=dict)  # parser index -> (client index, id)
+
+    def update(self, c: Completion) -> list[dict[str, Any]]:
+        """Chunk choice bodies for the tokens `c` added since the last update."""
+        out: list[dict[str, Any]] = []
+        ids = [*self.call.forced, *c.token_ids]
+        stop = set(self.renderer.stop_token_ids())
+        upto = len(c.token_ids)
+        if c.finish_reason is not None and c.token_ids and c.token_ids[-1] in stop:
+            upto -= 1  # the stop token ends the turn; it is not text
+        while self.fed < upto:
+            self.fed += 1
+            text = self.renderer.tokenizer.decode(ids[: len(self.call.forced) + self.fed])
+            if text.endswith("\ufffd"):
+                continue  # an unfinished UTF-8 character: wait for its next byte
+            deltas, self.text = self.parser.feed(text[len(self.text) :]), text
+            out.extend(self._bodies(deltas, c))
+        return out
+
+    def finish(self, c: Completion) -> tuple[Choice, list[dict[str, Any]]]:
+        """The full parse of the finished turn, and the last chunk bodies (flushed deltas, finish)."""
+        out = self.update(c)
+        out.extend(self._bodies(self.parser.flush(), c))
+        parsed = self.renderer.parse([*self.call.forced, *c.token_ids], self.call.tools)
+        kept = [p for p, _ in sorted(self.calls.items(), key=lambda kv: kv[1][0])]
+        kept = [p for p in kept if p < len(parsed.tool_calls) and parsed.tool_calls[p].call is not None]
+        kept = [p for p in kept if parsed.tool_calls[p].status in RUNNABLE]
+        calls = tuple(parsed.tool_calls[p].call.model_copy(update={"id": self.calls[p][1]}) for p in kept)
+        m = parsed.message
+        returned = Message(role="assistant", content=m.content, reasoning=m.reasoning, tool_calls=calls)
+        choice = Choice(self.index, c, parsed, returned, kept)
+        last: dict[str, Any] = {"index": self.index, "delta": {}, "finish_reason": finish_reason(choice)}
+        last["logprobs"] = self._logprobs(c, len(c.token_ids))
+        errors = call_errors(parsed)
+        if errors:
+            last["tool_call_errors"] = errors
+        out.append(last)
+        return choice, out
+
+    def _bodies(self, deltas: Sequence[Any], c: Completion) -> Iterator[dict[str, Any]]:
+        for delta in self._openai_deltas(deltas):
+            yield {"index": self.index, "delta": delta, "finish_reason": None, "logprobs": self._logprobs(c, self.fed)}
+
+    def _logprobs(self, c: Completion, upto: int) -> dict[str, Any] | None:
+        if not self.call.logprobs:
+            return None
+        start, self.logprobs_sent = self.logprobs_sent, max(self.logprobs_sent, upto)
+        return {"content": token_logprobs(self.decode, c, start, self.logprobs_sent)}
+
+    def _openai_deltas(self, deltas: Sequence[Any]) -> Iterator[dict[str, Any]]:
+        for d in deltas:
+            if d.content:
+                yield {"content": d.content}
+            elif d.reasoning:
+                yield {"reasoning_content": d.reasoning}
+            elif d.name is not None:  # a call's first delta: it gets its client index and id now
+                if self.call.parallel_tool_calls or not self.calls:
+                    self.calls[d.index] = (len(self.calls), f"call_{uuid.uuid4().hex[:24]}")
+                if d.index in self.calls:
+                    i, call_id = self.calls[d.index]
+                    function = {"name": d.name, "arguments": d.arguments or ""}
+                    yield {"tool_calls": [{"index": i, "id": call_id, "type": "function", "function": function}]}
+            elif d.index in self.calls and d.arguments:
+                yield {"tool_calls": [{"index": self.calls[d.index][0], "function": {"arguments": d.arguments}}]}
+
+
+def chunk(rid: str, model: str, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    body = {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+    return {**body, "choices": choices, **extra}
+
+
+class Feed:
+    """n engine streams, each run in its own task; their (choice index, snapshot) pairs come out of one queue.
+
+    The request handler reads the first pair and the response body the rest: two different tasks. The
+    engine streams stay in the tasks that started them (an asyncio timeout is bound to its task), and
+    closing the feed cancels them, which aborts their requests.
+    """
+
+    def __init__(self, streams: list[AsyncIterator[Completion]], on_close: Any = None):
+        self._queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
+        self._open = len(streams)
+        self._on_close = on_close
+        self._tasks = [asyncio.ensure_future(self._pump(i, s)) for i, s in enumerate(streams)]
+
+    async def _pump(self, i: int, stream: AsyncIterator[Completion]) -> None:
+        try:
+            async for c in stream:
+                await self._queue.put((i, c))
+            await self._queue.put((i, None))
+        except Exception as e:  # handed to the reader, which raises it
+            await self._queue.put((i, e))
+
+    async def next(self) -> tuple[int, Completion] | None:
+        """The next snapshot of any choice; None when every stream has ended."""
+        while self._open:
+            i, item = await self._queue.get()
+            if item is None:
+                self._open -= 1
+            elif isinstance(item, Exception):
+                raise item
+            else:
+                return i, item
+        return None
+
+    def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        if self._on_close is not None:
+            self._on_close, on_close = None, self._on_close
+            on_close()
