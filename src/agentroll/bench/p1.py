@@ -15,12 +15,13 @@ between) splits the gap into the multi-turn structure (chained ÷ replay) and th
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 from collections import Counter
 from typing import Any
 
 from agentroll.bench.p1_profile import profile
-from agentroll.bench.p1_vllm import Delta, delta, read_counters, reset_prefix_cache, vllm_servers
+from agentroll.bench.p1_vllm import Delta, delta, load_average, read_counters, reset_prefix_cache, vllm_servers
 from agentroll.bench.p1_workload import FULL, QUICK, Phase, Workload, chained_replay, replay, replay_params, rollout
 
 KV_CACHE_GIB = 2  # ample for 64 episodes of <2k tokens; the server's RSS stays well under the shared 24 GiB
@@ -42,6 +43,7 @@ async def measure_on(url: str, workload: Workload, *, rounds: int = 2, chained: 
     config = run_config(workload)
     engine = VLLMServerEngine(url)
     resets: list[bool] = []
+    load = [load_average()]
 
     async def phase(run: Any) -> tuple[Phase, Delta]:
         resets.append(reset_prefix_cache(url))
@@ -63,7 +65,8 @@ async def measure_on(url: str, workload: Workload, *, rounds: int = 2, chained: 
             ch, ch_d = await phase(chained_replay(engine, sent, params, workload.concurrency, "p1-chained"))
     finally:
         await engine.aclose()
-    return figures(rows, ch, ch_d, workload, all(resets))
+    load.append(load_average())
+    return {**figures(rows, ch, ch_d, workload, all(resets)), "p1_load_average": load}
 
 
 def figures(
@@ -105,7 +108,8 @@ def figures(
         "ignore_eos, max_tokens = recorded length, same concurrency cap and submission order); tokens = delta of "
         "the server's vllm:generation_tokens_total over each phase's wall time; ratio = median over rounds; "
         + ("prefix cache reset before every phase" if reset else "prefix cache NOT reset (no dev-mode endpoint)")
-        + "; last round profiled; chained replay = same requests, each episode's turns in order, no loop work"
+        + "; last round profiled; chained replay = same requests, each episode's turns in order, no loop work; "
+        + f"{os.cpu_count()} cores shared with other work (p1_load_average: 1-min load at start and end)"
     )
     return out
 

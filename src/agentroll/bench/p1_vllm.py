@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from agentroll.errors import EngineError
+from agentroll.errors import EngineError, EngineUnavailable
 
 GENERATION_TOKENS = "vllm:generation_tokens_total"
 PROMPT_TOKENS = "vllm:prompt_tokens_total"
@@ -84,6 +84,11 @@ def delta(before: dict[str, float], after: dict[str, float]) -> Delta:
     )
 
 
+def load_average() -> float:
+    """The machine's 1-minute load average (other work sharing the cores shows up in every figure)."""
+    return round(os.getloadavg()[0], 2)
+
+
 def reset_prefix_cache(base_url: str) -> bool:
     """Empty the server's prefix cache (a dev-mode endpoint) so each phase starts cold; False if refused."""
     req = urllib.request.Request(base_url.rstrip("/") + "/reset_prefix_cache", data=b"", method="POST")
@@ -116,6 +121,12 @@ def vllm_servers(n: int, *, kv_cache_gib: int = 1, max_model_len: int = 2048) ->
         if len(started) < n:
             raise next(f.exception() for f in futures if f.exception() is not None)
         yield started
+    except Exception as e:
+        dead = [s for s in started if s.proc.poll() is not None]
+        if dead:  # say why, from the server's own log (on a shared machine: often the OOM killer)
+            log = dead[0].log_tail(20)
+            raise EngineUnavailable(f"vLLM server {dead[0].url} died during the benchmark:\n{log}") from e
+        raise
     finally:
         for server in started:
             server.stop()

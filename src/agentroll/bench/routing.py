@@ -13,13 +13,14 @@ prefix caches are emptied; after it, each server's own counters give its prefix-
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from agentroll.bench.p1_vllm import Delta, delta, read_counters, reset_prefix_cache, vllm_servers
+from agentroll.bench.p1_vllm import Delta, delta, load_average, read_counters, reset_prefix_cache, vllm_servers
 from agentroll.bench.p1_workload import Workload, run_config
 
 POLICIES = ("sticky", "round_robin")
@@ -39,11 +40,13 @@ async def measure_on(urls: list[str], workload: Workload, *, rounds: int = 1) ->
     """Alternate the policies `rounds` times over the servers at `urls` (dev mode, for the cache reset)."""
     results: dict[str, list[tuple[float, list[Delta]]]] = {p: [] for p in POLICIES}
     resets: list[bool] = []
+    load = [load_average()]
     for _ in range(rounds):
         for policy in POLICIES:
             resets += [reset_prefix_cache(u) for u in urls]
             results[policy].append(await _phase(urls, workload, policy))
-    return _figures(results, workload, rounds, all(resets), len(urls))
+    load.append(load_average())
+    return {**_figures(results, workload, rounds, all(resets), len(urls)), "routing_load_average": load}
 
 
 async def _phase(urls: list[str], workload: Workload, policy: str) -> tuple[float, list[Delta]]:
@@ -90,5 +93,6 @@ def _figures(
         "alternating, medians reported; hit rate = sum of the servers' prefix_cache_hits / prefix_cache_queries "
         "(tokens); tokens/s = the servers' generation_tokens_total delta over the phase's wall time; "
         + ("prefix caches reset before every phase" if reset else "prefix caches NOT reset (no dev-mode endpoint)")
+        + f"; {os.cpu_count()} cores shared with other work (routing_load_average: 1-min load at start and end)"
     )
     return out
