@@ -113,10 +113,13 @@ class Page:
         )
         return box[0], box[1]
 
-    async def screenshot(self, path: Path, width: int = 1440) -> bytes:
-        """A PNG of the whole page (up to 2,400 px tall) at `width` CSS px."""
+    async def fit(self, width: int = 1440, max_height: int = 2400) -> None:
+        """Size the viewport to the whole page (up to `max_height`) at `width` CSS px, for a full screenshot."""
         await self.viewport(width, 1000)
-        await self.viewport(width, min(2400, int(await self.eval("document.documentElement.scrollHeight"))))
+        await self.viewport(width, min(max_height, int(await self.eval("document.documentElement.scrollHeight"))))
+
+    async def screenshot(self, path: Path) -> bytes:
+        """A PNG of the viewport (see `fit`)."""
         shot = await self.call("Page.captureScreenshot", format="png")
         data = base64.b64decode(shot["data"])
         path.write_bytes(data)

@@ -108,17 +108,26 @@ def test_selected_episode_shows_its_exact_tokens_masks_and_tool_results(page: Pa
     assert page.errors == []
 
 
-def test_stop_reason_filter_keeps_only_that_reasons_rows(page: Page, loop: Any, run_dir: Path) -> None:
-    trajs = trajectories(run_dir)
-    stop = trajs[-1].stop_reason
+def set_filter(page: Page, loop: Any, element_id: str, value: str, event: str) -> list[str]:
+    """Set a filter control as a user would (value + its event); returns the episode IDs still listed."""
     loop.run(
         page.eval(
-            f"(() => {{ const s = document.getElementById('filter-stop'); s.value = {stop!r};"
-            " s.dispatchEvent(new Event('change')); })()"
+            f"(() => {{ const el = document.getElementById({element_id!r}); el.value = {value!r};"
+            f" el.dispatchEvent(new Event({event!r})); }})()"
         )
     )
-    shown = loop.run(page.eval(f"[...document.querySelectorAll('{ROWS}')].map(tr => tr.dataset.stop)"))
-    assert shown == [stop] * sum(t.stop_reason == stop for t in trajs)
+    return loop.run(page.eval(f"[...document.querySelectorAll('{ROWS}')].map(tr => tr.cells[0].textContent)"))
+
+
+def test_filters_keep_only_matching_rows(page: Page, loop: Any, run_dir: Path) -> None:
+    trajs = trajectories(run_dir)
+    stop = trajs[-1].stop_reason
+    shown = set_filter(page, loop, "filter-stop", stop, "change")
+    assert sorted(shown) == sorted(t.id for t in trajs if t.stop_reason == stop)
+    loop.run(page.click("#filter-clear"))
+    rewards = sorted({t.reward for t in trajs})
+    shown = set_filter(page, loop, "filter-reward-min", str(rewards[-1]), "input")
+    assert sorted(shown) == sorted(t.id for t in trajs if t.reward >= rewards[-1])
     loop.run(page.click("#filter-clear"))
     assert loop.run(page.eval(f"document.querySelectorAll('{ROWS}').length")) == len(trajs)
 
@@ -127,6 +136,8 @@ def test_screenshot_is_a_real_picture_of_the_page(page: Page, loop: Any, run_dir
     trajs = trajectories(run_dir)
     t = max(trajs, key=lambda t: (len(t.tool_results), t.id))
     loop.run(page.click(f"{ROWS}[data-i='{trajs.index(t)}']"))
+    loop.run(page.fit(1440))
+    loop.run(page.hover("#strip .tok.m1"))  # after resizing, so the hover line in the picture names a sampled token
     png = loop.run(page.screenshot(tmp_path / "viewer.png"))
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
