@@ -73,8 +73,8 @@ def test_malformed_chat_request_is_400_naming_the_field(client, body, param):
 def test_malformed_text_completion_is_400(client):
     r = client.post("/v1/completions", json={"model": MODEL, "prompt": [1, -5]})
     assert r.status_code == 400 and r.json()["error"]["param"] == "prompt"
-    r = client.post("/v1/completions", json={"model": MODEL, "prompt": "x", "echo": True})
-    assert r.status_code == 400 and r.json()["error"]["param"] == "echo"
+    r = client.post("/v1/completions", json={"model": MODEL, "prompt": "x", "suffix": "y"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "suffix"
 
 
 def test_unknown_model_is_404(client):

@@ -111,6 +111,18 @@ def test_text_completion_takes_token_ids_and_returns_legacy_logprobs(sdk, render
     assert all(len(row) <= 2 for row in choice.logprobs.top_logprobs)
 
 
+def test_text_completion_streams_and_echoes_the_prompt(sdk):
+    kwargs = {"model": MODEL, "prompt": "The capital of France is", "max_tokens": 12, "temperature": 0}
+    whole = sdk.completions.create(**kwargs, logprobs=1).choices[0]
+    chunks = list(sdk.completions.create(**kwargs, logprobs=1, stream=True, stream_options={"include_usage": True}))
+    streamed = [c.choices[0] for c in chunks if c.choices]
+    assert "".join(c.text for c in streamed) == whole.text
+    assert [t for c in streamed if c.logprobs for t in c.logprobs.tokens] == whole.logprobs.tokens
+    assert chunks[-1].usage.completion_tokens == len(whole.logprobs.tokens)
+    echoed = sdk.completions.create(**kwargs, echo=True).choices[0]
+    assert echoed.text == "The capital of France is" + whole.text
+
+
 def test_context_overflow_is_400_naming_the_field(sdk):
     with pytest.raises(openai.BadRequestError) as e:
         sdk.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=100_000)

@@ -27,6 +27,8 @@ def turn_record(
 ) -> Turn:  # fmt: skip
     """The per-turn record of one generate call; `context_len` counts the segment with the sampled tokens."""
     meta = {k: v for k, v in completion.meta.items() if k != "text"}
+    now = time.monotonic()
+    meta["started_at"] = round(time.time() - (now - started), 3)  # wall clock: throughput over a run's time
     if forced:
         meta["forced_prefix_len"] = forced
     return Turn(
@@ -38,6 +40,6 @@ def turn_record(
         top_logprobs=completion.top_logprobs,
         finish_reason=completion.finish_reason,
         tool_calls=list(parsed.tool_calls),
-        generate_s=time.monotonic() - started,
+        generate_s=now - started,
         meta=meta,
     )

@@ -24,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentroll.errors import AgentrollError
 from agentroll.server import errors
-from agentroll.server.chat import Generator, chat_completion, text_completion
+from agentroll.server.chat import Generator, chat_completion
+from agentroll.server.completions import text_completion
 from agentroll.server.errors import APIError
 from agentroll.server.export import FILE_FORMATS, export_bytes, finished, jsonable, jsonl_lines, save
 from agentroll.server.protocol import ChatCompletionRequest, CompletionRequest, RewardRequest

@@ -21,8 +21,8 @@ from agentroll.engines.base import stream_completion
 from agentroll.errors import AgentrollError
 from agentroll.server.errors import APIError, from_agentroll
 from agentroll.server.errors import body as error_body
-from agentroll.server.protocol import ChatCompletionRequest, CompletionRequest
-from agentroll.server.requests import ChatCall, chat_call, sampling_params
+from agentroll.server.protocol import ChatCompletionRequest
+from agentroll.server.requests import ChatCall, chat_call
 from agentroll.server.responses import Choice, chat_body, returned_message, sse, usage
 from agentroll.server.sessions import Session, SessionStore
 from agentroll.server.streaming import Feed, LiveChoice, chunk
@@ -295,67 +295,3 @@ class _PlainStream:
 
     def flush(self) -> list[Any]:
         return []
-
-
-# --- /v1/completions -------------------------------------------------------------------------------
-
-
-async def text_completion(gen: Generator, req: CompletionRequest) -> Any:
-    gen.check_model(req.model)
-    if req.echo or req.suffix:
-        raise APIError(400, "echo/suffix: not supported", param="echo" if req.echo else "suffix")
-    if req.stream:
-        raise APIError(400, "stream: not supported on /v1/completions; use chat completions", param="stream")
-    prompt = _text_prompt(gen, req.prompt)
-    want_lp = req.logprobs is not None or bool(req.return_logprobs)
-    sampling = sampling_params(req, gen.renderer, req.max_tokens or 16, req.logprobs or 0)
-    completions = await gen.generate(prompt, sampling, req.n, None)
-    choices = [_text_choice(gen, i, c, want_lp, req.return_token_ids, prompt) for i, c in enumerate(completions)]
-    n_out = sum(len(c.token_ids) for c in completions)
-    return {
-        "id": f"cmpl-{uuid.uuid4().hex}",
-        "object": "text_completion",
-        "created": int(time.time()),
-        "model": gen.model_name,
-        "choices": choices,
-        "usage": {"prompt_tokens": len(prompt), "completion_tokens": n_out, "total_tokens": len(prompt) + n_out},
-    }
-
-
-def _text_prompt(gen: Generator, prompt: str | list[int] | list[str]) -> list[int]:
-    if isinstance(prompt, str):
-        return gen.renderer.tokenizer.encode(prompt)
-    if all(isinstance(p, str) for p in prompt):
-        if len(prompt) != 1:
-            raise APIError(400, "prompt: one prompt per request (a list of one string)", param="prompt")
-        return gen.renderer.tokenizer.encode(prompt[0])
-    vocab = len(gen.renderer.tokenizer.hf) if hasattr(gen.renderer.tokenizer, "hf") else None
-    if any(t < 0 or (vocab is not None and t >= vocab) for t in prompt):
-        raise APIError(400, "prompt: token IDs must be in the vocabulary", param="prompt")
-    return list(prompt)
-
-
-def _text_choice(gen: Generator, i: int, c: Completion, want_lp: bool, ids: bool, prompt: list[int]) -> dict:
-    stop = set(gen.renderer.stop_token_ids())
-    body_ids = c.token_ids[:-1] if c.token_ids and c.token_ids[-1] in stop else c.token_ids
-    text = gen.renderer.tokenizer.decode(body_ids)
-    out: dict[str, Any] = {"index": i, "text": text, "finish_reason": c.finish_reason}
-    out["logprobs"] = _legacy_logprobs(gen, c) if want_lp else None
-    if ids:
-        out["prompt_token_ids"], out["token_ids"] = list(prompt), list(c.token_ids)
-    return out
-
-
-def _legacy_logprobs(gen: Generator, c: Completion) -> dict[str, Any]:
-    tokens = [gen.decode_one(t) for t in c.token_ids]
-    offsets, pos = [], 0
-    for t in tokens:
-        offsets.append(pos)
-        pos += len(t)
-    top = [{gen.decode_one(t): max(lp, -9999.0) for t, lp in row} for row in c.top_logprobs or []]
-    return {
-        "tokens": tokens,
-        "token_logprobs": [max(lp, -9999.0) for lp in c.logprobs or []],
-        "top_logprobs": top or None,
-        "text_offset": offsets,
-    }
