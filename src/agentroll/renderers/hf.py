@@ -71,6 +71,12 @@ class HFTokenizer:
             return self.hf.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
         return self._backend.decode(ids if isinstance(ids, list) else list(ids), skip_special_tokens=False)
 
+    def decode_each(self, ids: Sequence[int]) -> list[str] | None:
+        """Each token decoded on its own, in one backend call (None without a fast backend)."""
+        if self._backend is None:
+            return None
+        return self._backend.decode_batch([[i] for i in ids], skip_special_tokens=False)
+
     def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         enc = self.hf(text, add_special_tokens=False, return_offsets_mapping=True)
         return enc["input_ids"], enc["offset_mapping"]

@@ -27,9 +27,9 @@ def check_arguments(name: str, arguments: dict[str, Any], tools: Sequence[ToolSp
         validator = _validator(json.dumps(tool.input_schema, sort_keys=True))
     except jsonschema.SchemaError as e:  # the tool's own schema is broken: say so, do not crash the turn
         return ParseStatus.SCHEMA_MISMATCH, f"tool {name!r} has an invalid input_schema: {e.message}"
-    error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
-    if error is None:
+    if validator.is_valid(arguments):  # the common case; the best error is worth finding only on failure
         return ParseStatus.OK, None
+    error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
     where = "/".join(str(p) for p in error.absolute_path) or "(root)"
     return ParseStatus.SCHEMA_MISMATCH, f"arguments for {name!r} fail the schema at {where}: {error.message}"
 

@@ -42,6 +42,7 @@ class TokenSource(Source):
         self._runs: list[tuple[int, int, int]] = []  # (char_start, token_start, token_end) of ordinary runs
         self._hits: dict[str, list[int]] = {m: [] for m in special_ids}
         self._tok_at: list[tuple[int, int]] = []  # (char_start, token_index) of every run/special token
+        self._offsets: dict[int, list[int] | None] = {}  # run start -> per-token char offsets (see _run_offsets)
         parts: list[str] = []
         pos, i, n = 0, 0, len(self._ids)
         while i < n:
@@ -88,6 +89,10 @@ class TokenSource(Source):
         # Decoded prefix lengths grow with the token count (a split multi-byte character may
         # count as one replacement char), so the answer is exact at character boundaries.
         c0, s, e = run
+        offsets = self._run_offsets(s, e)
+        if offsets is not None:  # exact per-token offsets of this run: no search needed
+            lo = s + bisect.bisect_left(offsets, char - c0)
+            return lo if round_up or offsets[lo - s] == char - c0 else lo - 1
         lo, hi = s, e
         while lo < hi:
             mid = (lo + hi) // 2
@@ -98,6 +103,23 @@ class TokenSource(Source):
         if round_up or c0 + len(self._tok.decode(self._ids[s:lo])) == char:
             return lo
         return lo - 1
+
+    def _run_offsets(self, s: int, e: int) -> list[int] | None:
+        """Decoded length of ids[s:s+k] for k = 0..e-s, when tokens decode one by one to the run's text.
+
+        Not so when a token holds part of a multi-byte character or the decoder joins tokens (SentencePiece
+        spaces): then None, and the caller searches decoded prefixes instead."""
+        if s in self._offsets:
+            return self._offsets[s]
+        each = getattr(self._tok, "decode_each", None)
+        pieces = each(self._ids[s:e]) if each is not None else None
+        offsets = None
+        if pieces is not None and "".join(pieces) == self._tok.decode(self._ids[s:e]):
+            offsets = [0]
+            for p in pieces:
+                offsets.append(offsets[-1] + len(p))
+        self._offsets[s] = offsets
+        return offsets
 
 
 def discover_special_ids(tokenizer: Any, markers: Iterable[str]) -> dict[str, int]:
