@@ -1,0 +1,137 @@
+"""`--ray` end to end on a real local Ray cluster (ray.init, 2 worker actors) against a real vLLM CPU
+server shared by the workers: a worker SIGKILLed mid-run has its episodes re-run elsewhere, and the run
+directory ends with every planned episode exactly once; `agentroll run RUN_DIR --resume --ray` finishes
+a cut-short run the same way. The server is started here and stopped by PID."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentroll.rollout.config import load_config
+from agentroll.rollout.dataset import load_tasks
+from agentroll.rollout.runner import planned_ids, run
+from agentroll.rollout.store import read_records
+from tests.conftest import HAVE_VLLM
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed: pip install ray==2.60.0"),
+]
+EXAMPLE = Path(__file__).parents[2] / "examples" / "gsm8k_calculator.yaml"
+PLANNED = 10
+
+
+@pytest.fixture(scope="module")
+def vllm_spec(model_dir: Path) -> Iterator[str]:
+    if not HAVE_VLLM:
+        pytest.skip("vLLM not installed: run scripts/install_engine.sh")
+    from agentroll.engines.launch import start_vllm_server
+
+    server = start_vllm_server(model_dir, kv_cache_gib=1, startup_timeout_s=480)  # 2 cores shared with other tests
+    try:
+        yield server.url.replace("http://", "vllm://")
+    finally:
+        server.stop()
+
+
+def small_config(engine: str) -> Any:
+    """The GSM8K calculator example, cut down: 10 questions, 2 turns, every turn forced to call the calculator."""
+    episode = {
+        "max_turns": 2,
+        "tool_choice": "calculator",
+        "sampling": {"max_tokens": 48, "temperature": 0.7, "seed": 0},
+    }
+    return load_config(EXAMPLE, limit=PLANNED, samples_per_task=1, engine=engine, concurrency=4, episode=episode)
+
+
+@pytest.fixture(scope="module")
+def killed_run(loop: Any, vllm_spec: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
+    """Run on 2 Ray workers; once 2 episodes are on disk, SIGKILL a worker that has episodes in flight."""
+    from agentroll.rollout.ray_executor import RayExecutor
+
+    config = small_config(vllm_spec)
+    out = tmp_path_factory.mktemp("ray") / "run"
+    executor = RayExecutor(config, workers=2)
+    running = asyncio.run_coroutine_threadsafe(run(config, out, executor=executor, progress=False), loop.loop)
+    victim = None
+    deadline = time.monotonic() + 300
+    while victim is None and not running.done() and time.monotonic() < deadline:
+        lines = (out / "trajectories.jsonl").read_bytes().count(b"\n") if (out / "trajectories.jsonl").exists() else 0
+        busy = [w for w in executor.workers if w.alive and w.in_flight > 0 and w.pid is not None]
+        if lines >= 2 and busy:
+            victim = busy[0]
+            victim_name = victim.name
+            os.kill(victim.pid, signal.SIGKILL)
+        time.sleep(0.02)
+    summary = running.result(timeout=300)
+    assert victim is not None, "the run ended before a worker could be killed mid-run"
+    return out, summary, victim_name
+
+
+def ids_on_disk(run_dir: Path) -> list[str]:
+    return [r["id"] for r in read_records(run_dir / "trajectories.jsonl")]
+
+
+def test_a_killed_workers_episodes_are_rerun_elsewhere_none_lost_none_twice(killed_run: tuple) -> None:
+    out, summary, victim = killed_run
+    ids = ids_on_disk(out)
+    planned = planned_ids(load_tasks(small_config("vllm://127.0.0.1:9")), 1)
+    assert len(planned) == PLANNED
+    assert len(ids) == len(set(ids)) == PLANNED and set(ids) == set(planned)  # 0 lost, 0 duplicated
+    assert summary["episodes"] == summary["planned"] == PLANNED
+    assert summary["executor"] == "ray" and summary["ray_workers"] == 2 and summary["worker_restarts"] == 1
+    assert summary["rerun_episodes"] >= 1 and summary["duplicates_dropped"] == 0
+    assert json.loads((out / "summary.json").read_text())["rerun_ids"] == summary["rerun_ids"]
+    by_id = {r["id"]: r for r in read_records(out / "trajectories.jsonl")}
+    for eid in summary["rerun_ids"]:  # each re-run episode was written by a live worker, not the killed one
+        assert by_id[eid]["metadata"]["ray_worker"] != victim
+    workers = {r["metadata"]["ray_worker"] for r in by_id.values()}
+    assert len(workers) >= 2  # both workers (or the replacement) really ran episodes
+
+
+def test_ray_workers_ran_real_episodes_with_tool_calls_and_no_drift(killed_run: tuple) -> None:
+    out, summary, _ = killed_run
+    # The named tool_choice opens the call; the 135M model's arguments may still run past max_tokens.
+    assert summary["tool_calls"] >= 1 and summary["drift_count"] == 0
+    assert summary["sampled_tokens"] > 0 and summary["errors"] == 0, summary["stop_reasons"]
+    for record in read_records(out / "trajectories.jsonl"):
+        seg = record["segments"][0]
+        assert len(seg["token_ids"]) == len(seg["loss_mask"]) == len(seg["logprobs"])
+        assert sum(seg["loss_mask"]) == sum(len(t["sampled_ids"]) for t in record["turns"])
+
+
+def test_cli_resume_with_ray_finishes_a_cut_short_run_exactly_once(killed_run: tuple, tmp_path: Path) -> None:
+    out, _, _ = killed_run
+    run_dir = tmp_path / "cut"
+    shutil.copytree(out, run_dir)
+    lines = (run_dir / "trajectories.jsonl").read_bytes().splitlines(keepends=True)
+    kept = lines[:5]
+    (run_dir / "trajectories.jsonl").write_bytes(b"".join(kept) + lines[5][:40])  # + a torn write
+    cmd = [sys.executable, "-m", "agentroll", "run", str(run_dir), "--resume", "--ray", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+    assert proc.returncode == 0, stderr[-3000:]
+    ids = ids_on_disk(run_dir)
+    assert ids[:5] == [json.loads(line)["id"] for line in kept]  # what was on disk stays as it was
+    assert len(ids) == len(set(ids)) == PLANNED and set(ids) == set(ids_on_disk(out))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["new_episodes"] == PLANNED - 5 and summary["executor"] == "ray"
+    assert "ray           2 workers" in stdout
