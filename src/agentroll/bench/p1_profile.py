@@ -73,6 +73,8 @@ def profile(rollout: Phase, replay: Phase, rollout_server: Delta, replay_server:
         "p1_profile_rollout_time_below_half_cap": round(time_below(rollout, max(1, cap // 2)), 4),
         "p1_profile_replay_time_below_half_cap": round(time_below(replay, max(1, cap // 2)), 4),
         "p1_profile_rollout_setup_s": round(rollout.wall_s - rollout.span_s, 4),
+        "p1_profile_rollout_client_cpu_s": round(rollout.cpu_s, 3),
+        "p1_profile_replay_client_cpu_s": round(replay.cpu_s, 3),
         "p1_profile_rollout_http_overhead_ms": round(http_overhead_ms(rollout, rollout_server), 2),
         "p1_profile_replay_http_overhead_ms": round(http_overhead_ms(replay, replay_server), 2),
     }

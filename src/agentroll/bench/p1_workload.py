@@ -115,6 +115,7 @@ class Phase:
     wall_s: float  # the whole phase as a caller sees it (a rollout includes the runner's own setup)
     requests: list[Request]
     trajectories: list[dict[str, Any]]
+    cpu_s: float = 0.0  # this process's CPU time in the phase: on a 2-core box the client competes with the engine
 
     @property
     def span_s(self) -> float:
@@ -129,11 +130,11 @@ async def rollout(config: RunConfig, engine: Any) -> Phase:
 
     rec = RecordingEngine(engine)
     with tempfile.TemporaryDirectory(prefix="agentroll-p1-") as tmp:
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         await run(config, Path(tmp) / "run", engine=rec, progress=False)
-        wall = time.monotonic() - started
+        wall, cpu = time.monotonic() - started, time.process_time() - cpu
         lines = (Path(tmp) / "run" / "trajectories.jsonl").read_text(encoding="utf-8").splitlines()
-    return Phase(wall, rec.requests, [json.loads(line) for line in lines])
+    return Phase(wall, rec.requests, [json.loads(line) for line in lines], cpu)
 
 
 def replay_params(requests: Sequence[Request], sampling: SamplingParams) -> list[SamplingParams]:
@@ -156,9 +157,9 @@ async def replay(
             except EngineError:
                 continue  # recorded as failed; the tokens it did not produce are simply not counted
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(min(concurrency, len(requests)))))
-    return Phase(time.monotonic() - started, rec.requests, [])
+    return Phase(time.monotonic() - started, rec.requests, [], time.process_time() - cpu)
 
 
 async def chained_replay(
@@ -180,6 +181,6 @@ async def chained_replay(
                 except EngineError:
                     break
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(min(concurrency, len(sessions)))))
-    return Phase(time.monotonic() - started, rec.requests, [])
+    return Phase(time.monotonic() - started, rec.requests, [], time.process_time() - cpu)
