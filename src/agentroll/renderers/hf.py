@@ -43,6 +43,7 @@ class HFTokenizer:
     def __init__(self, hf: Any):
         self.hf = hf
         self._backend = getattr(hf, "backend_tokenizer", None)
+        self._pieces: dict[int, str] = {}
 
     def _plain_backend(self) -> Any:
         """The backend when a direct call gives what `hf.encode` gives (no truncation, padding or split specials)."""
@@ -71,11 +72,16 @@ class HFTokenizer:
             return self.hf.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
         return self._backend.decode(ids if isinstance(ids, list) else list(ids), skip_special_tokens=False)
 
-    def decode_each(self, ids: Sequence[int]) -> list[str] | None:
-        """Each token decoded on its own, in one backend call (None without a fast backend)."""
-        if self._backend is None:
-            return None
-        return self._backend.decode_batch([[i] for i in ids], skip_special_tokens=False)
+    def decode_each(self, ids: Sequence[int]) -> list[str]:
+        """Each token decoded on its own (cached per ID: a vocabulary's worth at most)."""
+        pieces = self._pieces
+        out = []
+        for i in ids:
+            piece = pieces.get(i)
+            if piece is None:
+                piece = pieces[i] = self.decode([i])
+            out.append(piece)
+        return out
 
     def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         enc = self.hf(text, add_special_tokens=False, return_offsets_mapping=True)

@@ -43,6 +43,7 @@ class TokenSource(Source):
         self._hits: dict[str, list[int]] = {m: [] for m in special_ids}
         self._tok_at: list[tuple[int, int]] = []  # (char_start, token_index) of every run/special token
         self._offsets: dict[int, list[int] | None] = {}  # run start -> per-token char offsets (see _run_offsets)
+        self._run_text: dict[int, str] = {}  # run start -> its decoded text
         parts: list[str] = []
         pos, i, n = 0, 0, len(self._ids)
         while i < n:
@@ -58,6 +59,7 @@ class TokenSource(Source):
                 j += 1
             piece = tokenizer.decode(self._ids[i:j])
             self._runs.append((pos, i, j))
+            self._run_text[i] = piece
             self._tok_at.append((pos, i))
             parts.append(piece)
             pos, i = pos + len(piece), j
@@ -114,7 +116,7 @@ class TokenSource(Source):
         each = getattr(self._tok, "decode_each", None)
         pieces = each(self._ids[s:e]) if each is not None else None
         offsets = None
-        if pieces is not None and "".join(pieces) == self._tok.decode(self._ids[s:e]):
+        if pieces is not None and "".join(pieces) == self._run_text[s]:
             offsets = [0]
             for p in pieces:
                 offsets.append(offsets[-1] + len(p))
