@@ -4,7 +4,10 @@ nothing here imports Ray until a RayExecutor starts."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import json
+import socket
 import subprocess
 import sys
 from collections import deque
@@ -14,6 +17,7 @@ import pytest
 
 from agentroll.agent import Task
 from agentroll.cli.main import build_parser
+from agentroll.errors import ExecutorError
 from agentroll.rollout.config import config_from_dict
 from agentroll.rollout.progress import Progress
 from agentroll.rollout.ray_executor import Ledger, RayExecutor
@@ -119,6 +123,17 @@ def test_ray_flag_without_address_starts_a_local_ray_and_with_one_connects() -> 
     assert parsed("--ray").ray == "local"
     assert parsed("--ray", "10.0.0.5:6379", "--ray-workers", "4").ray == "10.0.0.5:6379"
     assert parsed("--ray", "--ray-workers", "3").ray_workers == 3
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed: pip install ray==2.60.0")
+def test_an_address_where_no_ray_cluster_listens_fails_fast_with_executor_error() -> None:
+    with socket.socket() as bound:  # bound, never listening: connections are refused
+        bound.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{bound.getsockname()[1]}"
+        executor = RayExecutor(make_config(), address=address)
+        with pytest.raises(ExecutorError, match=f"no Ray cluster at {address}"):
+            asyncio.run(executor.start(has_work=True))
+    asyncio.run(executor.aclose())  # nothing was started: closing is a no-op
 
 
 def test_the_core_package_and_the_run_command_do_not_import_ray() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
@@ -152,8 +153,11 @@ class RayExecutor:
         await asyncio.gather(*(self._spawn(w) for w in self.workers))
 
     def _init_ray(self, ray: Any) -> None:
+        local = self.address in (None, "local")
+        if not local:
+            _check_reachable(self.address)
         try:
-            if self.address in (None, "local"):
+            if local:
                 need = self.cpus_per_worker * len(self.workers) + 1  # + the replacement of a dead worker
                 ray.init(
                     address="local",
@@ -165,7 +169,8 @@ class RayExecutor:
             else:
                 ray.init(address=self.address, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as e:
-            raise ExecutorError(f"could not start or reach Ray ({self.address or 'local'}): {e}") from e
+            hint = "" if local else " (a cluster with token auth, Ray's default, needs RAY_AUTH_MODE=token here)"
+            raise ExecutorError(f"could not start or reach Ray ({self.address or 'local'}): {e}{hint}") from e
         self._owns_ray = True
 
     async def _spawn(self, w: _Worker) -> None:
@@ -180,45 +185,63 @@ class RayExecutor:
         w.alive, w.in_flight = True, 0
 
     async def run(self, pending: list[tuple[Task, int]], record: Record) -> None:
-        from ray.exceptions import RayActorError
-
         by_id = {episode_id(t.id, s): (t, s) for t, s in pending}
-        self.ledger = ledger = Ledger(deque(by_id))
-        calls: dict[asyncio.Future, tuple[_Worker, int, str]] = {}
+        self.ledger = Ledger(deque(by_id))
+        calls: dict[asyncio.Future, tuple[_Worker, int, str]] = {}  # -> (worker, its generation, episode ID)
         revivals: dict[asyncio.Future, _Worker] = {}
         try:
-            while not ledger.complete:
-                for w in self.workers:
-                    while w.alive and w.in_flight < w.capacity and (eid := ledger.take(w.name)) is not None:
-                        task, sample = by_id[eid]
-                        ref = w.handle.play.remote(task.model_dump(mode="json"), sample)
-                        calls[asyncio.ensure_future(_get(ref))] = (w, w.generation, eid)
-                        w.in_flight += 1
+            while not self.ledger.complete:
+                self._submit(by_id, calls)
                 if not calls and not revivals:
-                    raise ExecutorError(f"every Ray worker died; {len(ledger.queue)} episodes were not run")
+                    raise ExecutorError(f"every Ray worker died; {len(self.ledger.queue)} episodes were not run")
                 done, _ = await asyncio.wait([*calls, *revivals], return_when=asyncio.FIRST_COMPLETED)
                 for fut in done:
                     if fut in revivals:
                         self._revived(revivals.pop(fut), fut)
-                        continue
-                    w, generation, eid = calls.pop(fut)
-                    error = fut.exception()
-                    if generation == w.generation:
-                        w.in_flight -= 1
-                    if isinstance(error, RayActorError):
-                        ledger.requeue(eid)
-                        if generation == w.generation and w.alive:  # the first failed call of this worker
-                            revivals[asyncio.ensure_future(self._revive(w, w.handle))] = w
-                            w.alive, w.generation, w.in_flight = False, w.generation + 1, 0
-                        continue
-                    if error is not None:
-                        raise error  # a ConfigError from the episode, or a bug: stop the run
-                    ledger.settle(eid)
-                    if not record(by_id[eid][0], Trajectory.from_dict(fut.result())):
-                        self.duplicates += 1
+                    else:
+                        w, generation, eid = calls.pop(fut)
+                        self._settle(fut, w, generation, by_id[eid], record, revivals)
         finally:
             for fut in [*calls, *revivals]:
                 fut.cancel()
+
+    def _submit(self, by_id: dict[str, tuple[Task, int]], calls: dict[asyncio.Future, Any]) -> None:
+        """Fill every live worker up to its capacity, requeued episodes first."""
+        for w in self.workers:
+            while w.alive and w.in_flight < w.capacity and (eid := self.ledger.take(w.name)) is not None:
+                task, sample = by_id[eid]
+                ref = w.handle.play.remote(task.model_dump(mode="json"), sample)
+                calls[asyncio.ensure_future(_get(ref))] = (w, w.generation, eid)
+                w.in_flight += 1
+
+    def _settle(
+        self,
+        fut: asyncio.Future,
+        w: _Worker,
+        generation: int,
+        job: tuple[Task, int],
+        record: Record,
+        revivals: dict[asyncio.Future, _Worker],
+    ) -> None:
+        """One call came back: write its episode, or requeue it (and replace the worker) if the worker died."""
+        from ray.exceptions import RayActorError
+
+        current = generation == w.generation  # calls of a replaced worker no longer count against it
+        if current:
+            w.in_flight -= 1
+        task, sample = job
+        error = fut.exception()
+        if isinstance(error, RayActorError):
+            self.ledger.requeue(episode_id(task.id, sample))
+            if current and w.alive:  # the first failed call of this worker
+                revivals[asyncio.ensure_future(self._revive(w, w.handle))] = w
+                w.alive, w.generation, w.in_flight = False, w.generation + 1, 0
+            return
+        if error is not None:
+            raise error  # a ConfigError from the episode, or a bug: stop the run
+        self.ledger.settle(episode_id(task.id, sample))
+        if not record(task, Trajectory.from_dict(fut.result())):
+            self.duplicates += 1
 
     async def _revive(self, w: _Worker, dead: Any) -> None:
         """Replace a dead worker; its episodes were requeued by the calls that failed."""
@@ -270,3 +293,14 @@ class RayExecutor:
 
 async def _get(ref: Any) -> Any:
     return await ref
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on a HOST:PORT nothing listens on (ray.init would retry it for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return  # "auto", "ray://...": Ray resolves these itself
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        raise ExecutorError(f"no Ray cluster at {address}: {e}") from e
