@@ -1,16 +1,19 @@
 """`--ray` end to end on a real local Ray cluster (ray.init, 2 worker actors) against a real vLLM CPU
 server shared by the workers: a worker SIGKILLed mid-run has its episodes re-run elsewhere, and the run
-directory ends with every planned episode exactly once; `agentroll run RUN_DIR --resume --ray` finishes
-a cut-short run the same way. The server is started here and stopped by PID."""
+directory ends with every planned episode exactly once; `agentroll run RUN_DIR --resume --ray ADDRESS`
+finishes a cut-short run the same way on a `ray start --head` cluster. Servers and the Ray head are
+started here and stopped by PID / process group."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -113,15 +116,52 @@ def test_ray_workers_ran_real_episodes_with_tool_calls_and_no_drift(killed_run: 
         assert sum(seg["loss_mask"]) == sum(len(t["sampled_ids"]) for t in record["turns"])
 
 
-def test_cli_resume_with_ray_finishes_a_cut_short_run_exactly_once(killed_run: tuple, tmp_path: Path) -> None:
+@pytest.fixture()
+def ray_head() -> Iterator[str]:
+    """A real Ray head node (`ray start --head --block`), in its own process group, stopped by that group's ID."""
+    from agentroll.engines.launch import free_port
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--port", str(port)]
+    cmd += ["--num-cpus", "2", "--object-store-memory", str(150 * 2**20), "--include-dashboard", "false"]
+    cmd += ["--ray-client-server-port", str(free_port()), "--disable-usage-stats"]
+    head = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _listening(port):
+            assert head.poll() is None and time.monotonic() < deadline, "ray start --head did not come up"
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            head.wait(3)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)  # gcs_server and raylet outlive a SIGTERM for a while
+        head.wait(30)
+
+
+def _listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False
+
+
+def test_cli_resume_on_a_ray_cluster_by_address_finishes_a_cut_short_run_exactly_once(
+    killed_run: tuple, ray_head: str, tmp_path: Path
+) -> None:
     out, _, _ = killed_run
     run_dir = tmp_path / "cut"
     shutil.copytree(out, run_dir)
     lines = (run_dir / "trajectories.jsonl").read_bytes().splitlines(keepends=True)
     kept = lines[:5]
     (run_dir / "trajectories.jsonl").write_bytes(b"".join(kept) + lines[5][:40])  # + a torn write
-    cmd = [sys.executable, "-m", "agentroll", "run", str(run_dir), "--resume", "--ray", "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    cmd = [sys.executable, "-m", "agentroll", "run", str(run_dir), "--resume", "--ray", ray_head, "--no-progress"]
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}  # `ray start` enables token auth; an explicit address must opt in
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
     try:
         stdout, stderr = proc.communicate(timeout=240)
     finally:
