@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentroll.agent import Task
-from agentroll.errors import ExecutorError
+from agentroll.errors import ConfigError, ExecutorError
 from agentroll.rollout.config import RunConfig
 from agentroll.rollout.executor import Record, build_engine, build_toolset, episode_id, play_episode
 from agentroll.trajectory import Trajectory
@@ -125,7 +125,7 @@ class RayExecutor:
         max_restarts: int | None = None,
     ):
         if workers < 1:
-            raise ExecutorError("--ray-workers must be at least 1")
+            raise ConfigError("--ray-workers must be at least 1")
         if any(part.strip().startswith("embedded") for part in config.engine.split(",")):
             warnings.warn(
                 f"engine {config.engine!r} on Ray: each of the {workers} workers loads its own copy of the model; "
