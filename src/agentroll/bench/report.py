@@ -112,8 +112,14 @@ def markdown(results: dict[str, Any], command: str) -> str:
             out += [f"- **{name}**: {notes}", ""]
         elif name in results.get("skipped", {}):
             out += [f"- **{name}**: not measured ({results['skipped'][name]}).", ""]
-    out += ["## Reproduce", "", "```", command, "```", ""]
+    out += ["## All figures", "", "Every figure of the run, per-round values included (`--json` prints the same).", ""]
+    out += [f"- `{k}`: {_fmt(v)}" for k, v in sorted(results.items()) if _is_figure(k, v)]
+    out += ["", "## Reproduce", "", "```", command, "```", ""]
     return "\n".join(out)
+
+
+def _is_figure(key: str, value: Any) -> bool:
+    return key.split("_")[0] in BENCHMARKS and not key.endswith("_notes") and value is not None
 
 
 def _fmt(value: Any) -> str:
