@@ -104,19 +104,13 @@ class EmbeddedEngine:
         timeout: float | None = None,
         session_id: str | None = None,
     ) -> Completion:
-        check_context(len(prompt_ids), sampling, self.max_model_len)
-        llm = await self._llm()
-        rid = request_id or uuid.uuid4().hex
-        started = time.monotonic()
-        try:
-            async with asyncio.timeout(timeout):
-                final = await _run(llm, prompt_ids, to_vllm(sampling), rid)
-        except TimeoutError as e:  # the generator's cancellation already aborted the request
-            raise EngineTimeout(f"embedded request {rid}: no answer within {timeout} s") from e
-        c = from_request_output(final, sampling.logprobs)
-        c.meta.update(engine=self.name, model=self.settings.model, request_id=rid)
-        c.meta["latency_s"] = round(time.monotonic() - started, 6)
-        return c
+        rid, started = request_id or uuid.uuid4().hex, time.monotonic()
+        final = None
+        async for out in self._outputs(prompt_ids, sampling, rid, timeout):
+            final = out  # only the last output is converted: the others are its prefixes
+        if final is None:
+            raise EngineError(f"embedded request {rid}: engine returned nothing")
+        return self._stamped(from_request_output(final, sampling.logprobs), rid, started)
 
     async def generate_stream(
         self,
@@ -128,19 +122,27 @@ class EmbeddedEngine:
         session_id: str | None = None,
     ) -> AsyncIterator[Completion]:
         """Cumulative Completions as vLLM produces them (see engines.base.StreamingEngine)."""
+        rid, started = request_id or uuid.uuid4().hex, time.monotonic()
+        async for out in self._outputs(prompt_ids, sampling, rid, timeout):
+            yield self._stamped(from_request_output(out, sampling.logprobs, done=out.finished), rid, started)
+
+    async def _outputs(
+        self, prompt_ids: Sequence[int], sampling: SamplingParams, rid: str, timeout: float | None
+    ) -> AsyncIterator[Any]:
+        """vLLM's cumulative outputs of one request within `timeout` (closing or cancelling aborts it)."""
         check_context(len(prompt_ids), sampling, self.max_model_len)
         llm = await self._llm()
-        rid = request_id or uuid.uuid4().hex
-        started = time.monotonic()
         try:
             async with asyncio.timeout(timeout):
                 async for out in _outputs(llm, prompt_ids, to_vllm(sampling), rid):
-                    c = from_request_output(out, sampling.logprobs, done=out.finished)
-                    c.meta.update(engine=self.name, model=self.settings.model, request_id=rid)
-                    c.meta["latency_s"] = round(time.monotonic() - started, 6)
-                    yield c
-        except TimeoutError as e:
+                    yield out
+        except TimeoutError as e:  # the generator's cancellation already aborted the request
             raise EngineTimeout(f"embedded request {rid}: no answer within {timeout} s") from e
+
+    def _stamped(self, c: Completion, rid: str, started: float) -> Completion:
+        c.meta.update(engine=self.name, model=self.settings.model, request_id=rid)
+        c.meta["latency_s"] = round(time.monotonic() - started, 6)
+        return c
 
     async def prompt_logprobs(self, token_ids: Sequence[int], *, session_id: str | None = None) -> list[float | None]:
         from vllm import SamplingParams as VSP

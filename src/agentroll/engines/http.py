@@ -108,10 +108,7 @@ class HTTPClient:
         if resp.status == 404 and missing_ok:
             return MISSING
         if resp.status >= 400:
-            text = _snippet(body)
-            if resp.status == 400 and any(w in text.lower() for w in _CONTEXT_WORDS):
-                raise ContextOverflow(f"{method} {url}: {text}")
-            raise EngineError(f"{method} {url}: HTTP {resp.status}: {text}")
+            _raise_for_status(resp.status, body, f"{method} {url}")
         try:
             return json.loads(body) if body else None
         except json.JSONDecodeError as e:
@@ -170,6 +167,7 @@ class EndpointMissing(EngineError):
 
 
 def _raise_for_status(status: int, body: bytes, what: str) -> None:
+    """A 4xx/5xx answer as a typed error (the retry loop handles 5xx itself, before this)."""
     text = _snippet(body)
     if status == 404:
         raise EndpointMissing(f"{what}: HTTP 404: {text}")

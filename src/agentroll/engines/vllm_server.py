@@ -194,10 +194,10 @@ class StreamState:
         self.ids.extend(int(t) for t in choice.get("token_ids") or ())
         content = (choice.get("logprobs") or {}).get("content")
         if content is not None:
-            self.logprobs = (self.logprobs or []) + [float(e["logprob"]) for e in content]
+            logprobs, top = _content_logprobs(content, self.k)
+            self.logprobs = (self.logprobs or []) + logprobs
             if self.top is not None:
-                pairs = ([(int(t["token_id"]), float(t["logprob"])) for t in e["top_logprobs"]] for e in content)
-                self.top.extend(_best_first(p, self.k) for p in pairs)
+                self.top.extend(top or ())
         if choice.get("finish_reason") is not None:
             self.finish_reason = normalize_finish_reason(choice["finish_reason"])
         return True
@@ -222,11 +222,17 @@ def parse_generate(body: dict[str, Any], k: int) -> Completion:
     choice = body["choices"][0]
     ids = [int(t) for t in choice["token_ids"]]
     content = (choice.get("logprobs") or {}).get("content")
-    logprobs = [float(e["logprob"]) for e in content] if content is not None else None
-    top = None
-    if content is not None and k > 0:
-        top = [_best_first([(int(t["token_id"]), float(t["logprob"])) for t in e["top_logprobs"]], k) for e in content]
+    logprobs, top = _content_logprobs(content, k) if content is not None else (None, None)
     return Completion(ids, logprobs, top, normalize_finish_reason(choice.get("finish_reason")), **_usage(body))
+
+
+def _content_logprobs(content: list[dict[str, Any]], k: int) -> tuple[list[float], list[TopK] | None]:
+    """`logprobs.content` entries -> the sampled tokens' logprobs, and the k best per token (k > 0)."""
+    logprobs = [float(e["logprob"]) for e in content]
+    if k <= 0:
+        return logprobs, None
+    pairs = ([(int(t["token_id"]), float(t["logprob"])) for t in e["top_logprobs"]] for e in content)
+    return logprobs, [_best_first(p, k) for p in pairs]
 
 
 def parse_completions(body: dict[str, Any], k: int) -> Completion:
