@@ -25,7 +25,7 @@ from agentroll.server.protocol import ChatCompletionRequest
 from agentroll.server.requests import ChatCall, chat_call
 from agentroll.server.responses import Choice, chat_body, returned_message, sse, usage
 from agentroll.server.sessions import Session, SessionStore
-from agentroll.server.streaming import Feed, LiveChoice, chunk
+from agentroll.server.streaming import Feed, LiveChoice, chunk, event_stream
 from agentroll.trajectory import Completion
 from agentroll.types import SamplingParams
 
@@ -75,7 +75,7 @@ class Generator:
         """n choices sampling in the background; the feed yields their snapshots. Close it when done."""
         self._admit(n)
         streams = [self._one_stream(prompt, sampling, i, session_id) for i in range(n)]
-        return Feed(streams, on_close=lambda: self._leave(n))
+        return Feed(streams, errors=lambda e: self.api_error(e, prompt), on_close=lambda: self._leave(n))
 
     @contextlib.contextmanager
     def admitted(self, n: int) -> Iterator[None]:
@@ -196,7 +196,7 @@ async def _stream_chat(
         started = time.monotonic()
         plan, prompt = _planned_prompt(gen, session, call) if session else (None, [*_render(gen, call), *call.forced])
         feed = gen.stream(prompt, call.sampling, n, session.id if session else None)
-        first = await _next(gen, feed, prompt)
+        first = await feed.next()
     except BaseException:
         if feed is not None:
             feed.close()
@@ -205,16 +205,12 @@ async def _stream_chat(
         raise
     turn = _Turn(gen, rid, call, prompt, session, plan, started)
 
-    async def body() -> AsyncIterator[str]:
-        try:
-            async for line in _chunks(turn, n, first, feed, include_usage):
-                yield line
-        finally:
-            feed.close()
-            if session is not None:
-                session.lock.release()
+    def cleanup() -> None:
+        feed.close()
+        if session is not None:
+            session.lock.release()
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return event_stream(_chunks(turn, n, first, feed, include_usage), cleanup)
 
 
 @dataclass(slots=True)
@@ -228,13 +224,6 @@ class _Turn:
     session: Session | None
     plan: Any
     started: float
-
-
-async def _next(gen: Generator, feed: Feed, prompt: list[int]) -> tuple[int, Completion] | None:
-    try:
-        return await feed.next()
-    except AgentrollError as e:
-        raise gen.api_error(e, prompt) from e
 
 
 async def _chunks(
@@ -257,7 +246,7 @@ async def _chunks(
                     bodies[-1].update(prompt_token_ids=list(t.prompt), token_ids=list(c.token_ids))
             for b in bodies:
                 yield sse(chunk(t.rid, model, [b]))
-            item = await _next(gen, feed, t.prompt)
+            item = await feed.next()
     except APIError as e:  # the response has started: the error goes in the stream, as OpenAI sends it
         yield sse(error_body(e.status, e.message, e.param, e.code))
         yield sse("[DONE]")

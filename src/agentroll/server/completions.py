@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi.responses import StreamingResponse
 
-from agentroll.errors import AgentrollError
 from agentroll.server.chat import Generator
 from agentroll.server.errors import APIError
 from agentroll.server.errors import body as error_body
 from agentroll.server.protocol import CompletionRequest
 from agentroll.server.requests import sampling_params
-from agentroll.server.responses import sse
+from agentroll.server.responses import sse, text_ids
+from agentroll.server.streaming import event_stream
 from agentroll.trajectory import Completion
 
 
@@ -78,15 +77,8 @@ def _text_prompt(gen: Generator, prompt: str | list[int] | list[str]) -> list[in
     return list(prompt)
 
 
-def _text_ids(gen: Generator, c: Completion) -> list[int]:
-    """The tokens that are text: a final stop token ends the completion, it is not part of it."""
-    stop = set(gen.renderer.stop_token_ids())
-    done = c.finish_reason is not None
-    return c.token_ids[:-1] if done and c.token_ids and c.token_ids[-1] in stop else c.token_ids
-
-
 def _choice(gen: Generator, call: TextCall, i: int, c: Completion) -> dict[str, Any]:
-    text = call.prompt_text + gen.renderer.tokenizer.decode(_text_ids(gen, c))
+    text = call.prompt_text + gen.renderer.tokenizer.decode(text_ids(c, gen.renderer.stop_token_ids()))
     out: dict[str, Any] = {"index": i, "text": text, "finish_reason": c.finish_reason}
     out["logprobs"] = _logprobs(gen, c, 0, len(c.token_ids), 0, call.prompt_text) if call.logprobs else None
     if call.token_ids:
@@ -113,21 +105,10 @@ def _logprobs(gen: Generator, c: Completion, start: int, end: int, offset: int, 
 async def _stream(gen: Generator, rid: str, call: TextCall, feed: Any, include_usage: bool) -> StreamingResponse:
     try:
         first = await feed.next()
-    except AgentrollError as e:
-        feed.close()
-        raise gen.api_error(e, call.prompt) from e
     except BaseException:
         feed.close()
         raise
-
-    async def body() -> AsyncIterator[str]:
-        try:
-            async for line in _chunks(gen, rid, call, first, feed, include_usage):
-                yield line
-        finally:
-            feed.close()
-
-    return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return event_stream(_chunks(gen, rid, call, first, feed, include_usage), feed.close)
 
 
 @dataclass(slots=True)
@@ -151,9 +132,8 @@ async def _chunks(gen: Generator, rid: str, call: TextCall, first: Any, feed: An
             if c.finish_reason is not None:
                 finished[i] = c
             item = await feed.next()
-    except AgentrollError as e:
-        err = gen.api_error(e, call.prompt)
-        yield sse(error_body(err.status, err.message, err.param, err.code))
+    except APIError as e:  # the response has started: the error goes in the stream
+        yield sse(error_body(e.status, e.message, e.param, e.code))
         yield sse("[DONE]")
         return
     if include_usage:
@@ -164,7 +144,7 @@ async def _chunks(gen: Generator, rid: str, call: TextCall, first: Any, feed: An
 def _delta(gen: Generator, call: TextCall, i: int, c: Completion, sent: _Sent) -> dict[str, Any] | None:
     """The chunk choice for what `c` added; None when nothing new can be sent yet."""
     echo = "" if sent.echoed else call.prompt_text
-    text = gen.renderer.tokenizer.decode(_text_ids(gen, c))
+    text = gen.renderer.tokenizer.decode(text_ids(c, gen.renderer.stop_token_ids()))
     if text.endswith("\ufffd") and c.finish_reason is None:
         return None  # an unfinished UTF-8 character: wait for its next byte
     new_text = text[len(sent.text) :]

@@ -14,7 +14,7 @@ from typing import Any
 
 from agentroll.server.requests import ChatCall
 from agentroll.trajectory import Completion
-from agentroll.types import Message, ParsedMessage, ParseStatus
+from agentroll.types import Message, ParsedMessage, ParsedToolCall, ParseStatus
 
 
 @dataclass(slots=True)
@@ -31,17 +31,37 @@ class Choice:
 def returned_message(parsed: ParsedMessage, parallel_tool_calls: bool) -> tuple[Message, list[int]]:
     """The message for the client, and which of the turn's calls it carries (their parser indices).
 
-    It carries the calls a client can run: parsed, or parsed with arguments off the schema (as OpenAI's
-    non-strict mode may return); only the first unless parallel. Malformed or unknown-tool calls are
-    reported beside the message (`tool_call_errors`). Call ids are made unique: parsers number calls
-    per turn (`call_0`), and clients (the agents SDK) match results to calls by id across a conversation.
+    It carries the calls a client can run (`runnable`); only the first unless parallel. Malformed or
+    unknown-tool calls are reported beside the message (`tool_call_errors`).
     """
-    runnable = {ParseStatus.OK, ParseStatus.SCHEMA_MISMATCH}
-    kept = [i for i, c in enumerate(parsed.tool_calls) if c.call is not None and c.status in runnable]
+    kept = [i for i, c in enumerate(parsed.tool_calls) if runnable(c)]
     kept = kept if parallel_tool_calls else kept[:1]
-    calls = tuple(parsed.tool_calls[i].call.model_copy(update={"id": f"call_{uuid.uuid4().hex[:24]}"}) for i in kept)
+    return carrying(parsed, {i: new_call_id() for i in kept}), kept
+
+
+def runnable(c: ParsedToolCall) -> bool:
+    """A call a client can run: parsed, or parsed with arguments off the schema (as OpenAI's non-strict
+    mode may return)."""
+    return c.call is not None and c.status in (ParseStatus.OK, ParseStatus.SCHEMA_MISMATCH)
+
+
+def new_call_id() -> str:
+    """Unique across a conversation: parsers number calls per turn (`call_0`), and clients (the agents
+    SDK) match results to calls by id across a conversation."""
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def carrying(parsed: ParsedMessage, ids: dict[int, str]) -> Message:
+    """The turn's assistant message with the calls at these parser indices, under these ids, in this order."""
+    calls = tuple(parsed.tool_calls[i].call.model_copy(update={"id": call_id}) for i, call_id in ids.items())
     m = parsed.message
-    return Message(role="assistant", content=m.content, reasoning=m.reasoning, tool_calls=calls), kept
+    return Message(role="assistant", content=m.content, reasoning=m.reasoning, tool_calls=calls)
+
+
+def text_ids(c: Completion, stop_ids: Sequence[int]) -> list[int]:
+    """The completion's tokens that are text: a finished turn's final stop token ends it, it is not text."""
+    done = c.finish_reason is not None
+    return c.token_ids[:-1] if done and c.token_ids and c.token_ids[-1] in stop_ids else c.token_ids
 
 
 def finish_reason(choice: Choice) -> str:

@@ -13,17 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentroll.server.requests import ChatCall
-from agentroll.server.responses import Choice, call_errors, finish_reason, token_logprobs
-from agentroll.trajectory import Completion
-from agentroll.types import Message, ParseStatus
+from fastapi.responses import StreamingResponse
 
-RUNNABLE = {ParseStatus.OK, ParseStatus.SCHEMA_MISMATCH}  # as in responses.returned_message
+from agentroll.errors import AgentrollError
+from agentroll.server.requests import ChatCall
+from agentroll.server.responses import (
+    Choice,
+    call_errors,
+    carrying,
+    finish_reason,
+    new_call_id,
+    runnable,
+    text_ids,
+    token_logprobs,
+)
+from agentroll.trajectory import Completion
 
 
 @dataclass(slots=True)
@@ -44,10 +52,7 @@ class LiveChoice:
         """Chunk choice bodies for the tokens `c` added since the last update."""
         out: list[dict[str, Any]] = []
         ids = [*self.call.forced, *c.token_ids]
-        stop = set(self.renderer.stop_token_ids())
-        upto = len(c.token_ids)
-        if c.finish_reason is not None and c.token_ids and c.token_ids[-1] in stop:
-            upto -= 1  # the stop token ends the turn; it is not text
+        upto = len(text_ids(c, self.renderer.stop_token_ids()))
         while self.fed < upto:
             self.fed += 1
             text = self.renderer.tokenizer.decode(ids[: len(self.call.forced) + self.fed])
@@ -62,12 +67,9 @@ class LiveChoice:
         out = self.update(c)
         out.extend(self._bodies(self.parser.flush(), c))
         parsed = self.renderer.parse([*self.call.forced, *c.token_ids], self.call.tools)
-        kept = [p for p, _ in sorted(self.calls.items(), key=lambda kv: kv[1][0])]
-        kept = [p for p in kept if p < len(parsed.tool_calls) and parsed.tool_calls[p].call is not None]
-        kept = [p for p in kept if parsed.tool_calls[p].status in RUNNABLE]
-        calls = tuple(parsed.tool_calls[p].call.model_copy(update={"id": self.calls[p][1]}) for p in kept)
-        m = parsed.message
-        returned = Message(role="assistant", content=m.content, reasoning=m.reasoning, tool_calls=calls)
+        streamed = sorted(self.calls, key=lambda p: self.calls[p][0])  # parser indices in client order
+        kept = [p for p in streamed if p < len(parsed.tool_calls) and runnable(parsed.tool_calls[p])]
+        returned = carrying(parsed, {p: self.calls[p][1] for p in kept})
         choice = Choice(self.index, c, parsed, returned, kept)
         last: dict[str, Any] = {"index": self.index, "delta": {}, "finish_reason": finish_reason(choice)}
         last["logprobs"] = self._logprobs(c, len(c.token_ids))
@@ -95,7 +97,7 @@ class LiveChoice:
                 yield {"reasoning_content": d.reasoning}
             elif d.name is not None:  # a call's first delta: it gets its client index and id now
                 if self.call.parallel_tool_calls or not self.calls:
-                    self.calls[d.index] = (len(self.calls), f"call_{uuid.uuid4().hex[:24]}")
+                    self.calls[d.index] = (len(self.calls), new_call_id())
                 if d.index in self.calls:
                     i, call_id = self.calls[d.index]
                     function = {"name": d.name, "arguments": d.arguments or ""}
@@ -114,12 +116,14 @@ class Feed:
 
     The request handler reads the first pair and the response body the rest: two different tasks. The
     engine streams stay in the tasks that started them (an asyncio timeout is bound to its task), and
-    closing the feed cancels them, which aborts their requests.
+    closing the feed cancels them, which aborts their requests. `errors` turns an engine's AgentrollError
+    into the APIError the client gets.
     """
 
-    def __init__(self, streams: list[AsyncIterator[Completion]], on_close: Any = None):
+    def __init__(self, streams: list[AsyncIterator[Completion]], errors: Any, on_close: Any = None):
         self._queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
         self._open = len(streams)
+        self._errors = errors
         self._on_close = on_close
         self._tasks = [asyncio.ensure_future(self._pump(i, s)) for i, s in enumerate(streams)]
 
@@ -137,6 +141,8 @@ class Feed:
             i, item = await self._queue.get()
             if item is None:
                 self._open -= 1
+            elif isinstance(item, AgentrollError):
+                raise self._errors(item) from item
             elif isinstance(item, Exception):
                 raise item
             else:
@@ -149,3 +155,16 @@ class Feed:
         if self._on_close is not None:
             self._on_close, on_close = None, self._on_close
             on_close()
+
+
+def event_stream(lines: AsyncIterator[str], cleanup: Callable[[], None]) -> StreamingResponse:
+    """A server-sent-events response of `lines`; `cleanup` runs when it ends: finished, failed or hung up."""
+
+    async def body() -> AsyncIterator[str]:
+        try:
+            async for line in lines:
+                yield line
+        finally:
+            cleanup()
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
