@@ -32,9 +32,14 @@ def machine() -> dict[str, Any]:
         "ram_gib": _ram_gib(),
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
-        "load_avg_1m": round(os.getloadavg()[0], 2),  # other work on the machine when the run started
+        "load_avg_1m": load_average(),  # other work on the machine when the run started
         **{name: _version(name) for name in ("vllm", "torch", "transformers", "tokenizers")},
     }
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average (other work sharing the cores shows up in every figure)."""
+    return round(os.getloadavg()[0], 2)
 
 
 def now_utc() -> str:

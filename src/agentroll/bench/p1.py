@@ -20,8 +20,9 @@ import statistics
 from collections import Counter
 from typing import Any
 
+from agentroll.bench.common import load_average
 from agentroll.bench.p1_profile import profile
-from agentroll.bench.p1_vllm import Delta, delta, load_average, read_counters, reset_prefix_cache, vllm_servers
+from agentroll.bench.p1_vllm import Delta, delta, read_counters, reset_prefix_cache, vllm_servers
 from agentroll.bench.p1_workload import FULL, QUICK, Phase, Workload, chained_replay, replay, replay_params, rollout
 
 KV_CACHE_GIB = 2  # ample for 64 episodes of <2k tokens; the server's RSS stays well under the shared 24 GiB

@@ -84,11 +84,6 @@ def delta(before: dict[str, float], after: dict[str, float]) -> Delta:
     )
 
 
-def load_average() -> float:
-    """The machine's 1-minute load average (other work sharing the cores shows up in every figure)."""
-    return round(os.getloadavg()[0], 2)
-
-
 def reset_prefix_cache(base_url: str) -> bool:
     """Empty the server's prefix cache (a dev-mode endpoint) so each phase starts cold; False if refused."""
     req = urllib.request.Request(base_url.rstrip("/") + "/reset_prefix_cache", data=b"", method="POST")

@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agentroll.bench.p1_vllm import Delta, delta, load_average, read_counters, reset_prefix_cache, vllm_servers
+from agentroll.bench.common import load_average
+from agentroll.bench.p1_vllm import Delta, delta, read_counters, reset_prefix_cache, vllm_servers
 from agentroll.bench.p1_workload import Workload, run_config
 
 POLICIES = ("sticky", "round_robin")
