@@ -26,7 +26,8 @@ from agentroll.bench.p1_workload import Workload, run_config
 
 POLICIES = ("sticky", "round_robin")
 FULL = Workload(questions=32, max_turns=4, max_tokens=64, concurrency=32)
-QUICK = Workload(questions=8, max_turns=3, max_tokens=48, concurrency=8)
+# Greedy: both policies then send the same requests, so the quick comparison is about routing alone.
+QUICK = Workload(questions=8, max_turns=3, max_tokens=48, concurrency=8, temperature=0.0)
 KV_CACHE_GIB = 1  # per server
 
 
