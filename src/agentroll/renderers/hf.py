@@ -26,6 +26,8 @@ from typing import Any
 
 from agentroll.errors import RenderError
 from agentroll.renderers.base import Bridge, Drift
+from agentroll.renderers.fragments import FragmentCache
+from agentroll.renderers.segments import SegmentEncoder
 from agentroll.types import Message, ParsedMessage, ToolCall, ToolSpec
 
 _PLACEHOLDER_USER = Message(role="user", content=".")
@@ -44,6 +46,7 @@ class HFTokenizer:
         self.hf = hf
         self._backend = getattr(hf, "backend_tokenizer", None)
         self._pieces: dict[int, str] = {}
+        self._segments = SegmentEncoder.for_backend(self._backend) if self._backend is not None else None
 
     def _plain_backend(self) -> Any:
         """The backend when a direct call gives what `hf.encode` gives (no truncation, padding or split specials)."""
@@ -58,6 +61,8 @@ class HFTokenizer:
         backend = self._plain_backend()
         if backend is None:
             return self.hf.encode(text, add_special_tokens=False)
+        if self._segments is not None:  # the same IDs, from cached pieces (see segments.py)
+            return self._segments.encode(text)
         return backend.encode(text, add_special_tokens=False).ids
 
     def encode_many(self, texts: Sequence[str]) -> list[list[int]]:
@@ -75,12 +80,11 @@ class HFTokenizer:
     def decode_each(self, ids: Sequence[int]) -> list[str]:
         """Each token decoded on its own (cached per ID: a vocabulary's worth at most)."""
         pieces = self._pieces
-        out = []
-        for i in ids:
-            piece = pieces.get(i)
-            if piece is None:
-                piece = pieces[i] = self.decode([i])
-            out.append(piece)
+        out = list(map(pieces.get, ids))  # one C-level pass; the loop below runs for unseen IDs only
+        if None in out:
+            for k, i in enumerate(ids):
+                if out[k] is None:
+                    out[k] = pieces[i] = self.decode([i])
         return out
 
     def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
@@ -105,6 +109,10 @@ class TemplateConfig:
     # so a turn cannot be rendered from local context: the bridge renders the whole text (still encoding
     # only the new part). Costs O(conversation) per turn; `agentroll doctor` detects when it is needed.
     stateful: bool = False
+    # The template writes message contents verbatim and branches only on roles, names and ids, so a
+    # bridge can be rendered once per message shape and filled in (fragments.py). Set per family where
+    # the renderer tests compare it with the full bridge.
+    fragment_bridge: bool = False
     template_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"enable_thinking": False}
 
 
@@ -120,6 +128,7 @@ class TemplateRenderer:
         self._kwargs = _plain(self._template_kwargs)
         self._tools_cache: dict[tuple[int, ...], tuple[tuple[ToolSpec, ...], Any]] = {}
         self._stop_ids = [self._single_id(t) for t in self.config.stop_tokens]  # may be empty: render only
+        self._fragments = FragmentCache(self._fragment_text) if self.config.fragment_bridge else None
 
     def _single_id(self, token: str) -> int:
         tid = self.tokenizer.token_id(token)
@@ -227,20 +236,39 @@ class TemplateRenderer:
         if not history or history[-1].role != "assistant":
             raise RenderError("bridge: history must end with the sampled assistant message")
         last = history[-1]
+        if self._fragments is not None and not self.config.stateful:
+            text = self._fragments.text(last, new_messages, tools, stopped)
+            if text is not None:
+                return Bridge(self.tokenizer.encode(text))
         context = list(history) if self.config.stateful else [_PLACEHOLDER_USER, last]
+        text, reason = self._bridge_text(context, new_messages, tools, stopped)
+        if text is None:
+            return self._fresh(history, new_messages, tools, reason or "")
+        return Bridge(self.tokenizer.encode(text))
+
+    def _bridge_text(
+        self, context: list[Message], new_messages: Sequence[Message], tools: Sequence[ToolSpec], stopped: bool
+    ) -> tuple[str | None, str | None]:
+        """(the bridge's text, None), or (None, why the turn cannot be bridged). `context` ends with the turn."""
+        last = context[-1]
         try:
             before = self.render_text(context, tools, add_generation_prompt=False)
             after = self.render_text([*context, *new_messages], tools, add_generation_prompt=True)
         except RenderError as e:
-            return self._fresh(history, new_messages, tools, f"the template cannot render the turn alone: {e}")
+            return None, f"the template cannot render the turn alone: {e}"
         if not after.startswith(before):
-            return self._fresh(history, new_messages, tools, "the template re-renders history differently")
+            return None, "the template re-renders history differently"
         if last.reasoning and last.reasoning.strip() not in after:
-            return self._fresh(history, new_messages, tools, "the template drops the turn's reasoning from history")
+            return None, "the template drops the turn's reasoning from history"
         closing = self._closing(before, stopped)
         if closing is None:
-            return self._fresh(history, new_messages, tools, "the assistant turn ends with no known stop token")
-        return Bridge(self.tokenizer.encode(closing + after[len(before) :]))
+            return None, "the assistant turn ends with no known stop token"
+        return closing + after[len(before) :], None
+
+    def _fragment_text(
+        self, last: Message, new_messages: Sequence[Message], tools: Sequence[ToolSpec], stopped: bool
+    ) -> str | None:
+        return self._bridge_text([_PLACEHOLDER_USER, last], new_messages, tools, stopped)[0]
 
     def _closing(self, before: str, stopped: bool) -> str | None:
         """Template text after the model's stop token (e.g. ChatML's '\\n'); plus the token itself if not sampled."""
