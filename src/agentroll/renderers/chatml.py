@@ -10,7 +10,8 @@ from agentroll.renderers.hf import TemplateConfig, TemplateRenderer
 from agentroll.renderers.templates import load_template
 from agentroll.renderers.tokenizers import load_tokenizer
 
-CHATML_HERMES = TemplateConfig(tool_format="hermes", stop_tokens=("<|im_end|>",))
+# Both templates write user and tool contents verbatim: bridges are filled in per shape (fragments.py).
+CHATML_HERMES = TemplateConfig(tool_format="hermes", stop_tokens=("<|im_end|>",), fragment_bridge=True)
 
 
 def smollm2() -> TemplateRenderer:
@@ -20,5 +21,5 @@ def smollm2() -> TemplateRenderer:
 
 def qwen25() -> TemplateRenderer:
     """Qwen2.5-Instruct: the Qwen BPE rebuilt from quicktok + the Hub template."""
-    config = TemplateConfig(tool_format="hermes", stop_tokens=("<|im_end|>", "<|endoftext|>"))
+    config = TemplateConfig(tool_format="hermes", stop_tokens=("<|im_end|>", "<|endoftext|>"), fragment_bridge=True)
     return TemplateRenderer("qwen2.5", load_tokenizer("qwen2.5"), load_template("qwen2.5"), config)
