@@ -24,7 +24,7 @@ def check_arguments(name: str, arguments: dict[str, Any], tools: Sequence[ToolSp
     if tool is None:
         return ParseStatus.UNKNOWN_TOOL, f"no tool named {name!r}; offered: {', '.join(t.name for t in tools)}"
     try:
-        validator = _validator(json.dumps(tool.input_schema, sort_keys=True))
+        validator = _validator_of(tool)
     except jsonschema.SchemaError as e:  # the tool's own schema is broken: say so, do not crash the turn
         return ParseStatus.SCHEMA_MISMATCH, f"tool {name!r} has an invalid input_schema: {e.message}"
     if validator.is_valid(arguments):  # the common case; the best error is worth finding only on failure
@@ -32,6 +32,22 @@ def check_arguments(name: str, arguments: dict[str, Any], tools: Sequence[ToolSp
     error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
     where = "/".join(str(p) for p in error.absolute_path) or "(root)"
     return ParseStatus.SCHEMA_MISMATCH, f"arguments for {name!r} fail the schema at {where}: {error.message}"
+
+
+_BY_TOOL: dict[int, tuple[ToolSpec, jsonschema.protocols.Validator]] = {}
+
+
+def _validator_of(tool: ToolSpec) -> jsonschema.protocols.Validator:
+    """The tool's validator, found by the spec's identity (specs are frozen; an episode reuses the same
+    objects every turn), so a turn does not serialise the schema again to look it up."""
+    hit = _BY_TOOL.get(id(tool))
+    if hit is not None and hit[0] is tool:
+        return hit[1]
+    validator = _validator(json.dumps(tool.input_schema, sort_keys=True))
+    if len(_BY_TOOL) >= 256:
+        _BY_TOOL.clear()
+    _BY_TOOL[id(tool)] = (tool, validator)  # holding the spec keeps its id from being reused
+    return validator
 
 
 @lru_cache(maxsize=256)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -46,23 +47,23 @@ class TokenSource(Source):
         self._run_text: dict[int, str] = {}  # run start -> its decoded text
         parts: list[str] = []
         pos, i, n = 0, 0, len(self._ids)
-        while i < n:
-            marker = by_id.get(self._ids[i])
-            if marker is not None:
-                self._hits[marker].append(pos)
+        # Markers' positions in one pass; the ordinary runs between them are decoded whole.
+        marks = [k for k, t in enumerate(self._ids) if t in by_id] if by_id else []
+        for j in [*marks, n]:
+            if j > i:
+                piece = tokenizer.decode(self._ids[i:j])
+                self._runs.append((pos, i, j))
+                self._run_text[i] = piece
                 self._tok_at.append((pos, i))
+                parts.append(piece)
+                pos = pos + len(piece)
+            if j < n:
+                marker = by_id[self._ids[j]]
+                self._hits[marker].append(pos)
+                self._tok_at.append((pos, j))
                 parts.append(marker)
-                pos, i = pos + len(marker), i + 1
-                continue
-            j = i
-            while j < n and self._ids[j] not in by_id:
-                j += 1
-            piece = tokenizer.decode(self._ids[i:j])
-            self._runs.append((pos, i, j))
-            self._run_text[i] = piece
-            self._tok_at.append((pos, i))
-            parts.append(piece)
-            pos, i = pos + len(piece), j
+                pos = pos + len(marker)
+            i = j + 1
         self._tok_at.append((pos, n))
         super().__init__("".join(parts))
 
@@ -117,9 +118,7 @@ class TokenSource(Source):
         pieces = each(self._ids[s:e]) if each is not None else None
         offsets = None
         if pieces is not None and "".join(pieces) == self._run_text[s]:
-            offsets = [0]
-            for p in pieces:
-                offsets.append(offsets[-1] + len(p))
+            offsets = [0, *itertools.accumulate(map(len, pieces))]
         self._offsets[s] = offsets
         return offsets
 
