@@ -85,6 +85,9 @@ class FunctionTool:
     fn: Callable[..., Any]
     args_model: type[pydantic.BaseModel]
     timeout_s: float | None = None
+    # Run a sync function on the event loop instead of a worker thread: for functions bounded to
+    # microseconds (the calculator), where the thread hop costs more than the call itself.
+    inline: bool = False
 
     async def run(self, arguments: dict[str, Any]) -> Any:
         try:
@@ -94,6 +97,8 @@ class FunctionTool:
         kwargs = {name: getattr(parsed, name) for name in type(parsed).model_fields}
         if inspect.iscoroutinefunction(self.fn):
             return await self.fn(**kwargs)
+        if self.inline:
+            return self.fn(**kwargs)
         # A sync function runs in a worker thread so it cannot stall the episode loop. Threads
         # cannot be killed: on timeout the call returns an error and the thread runs on.
         return await asyncio.get_running_loop().run_in_executor(None, functools.partial(self.fn, **kwargs))
@@ -109,16 +114,21 @@ def tool(
     description: str | None = None,
     timeout_s: float | None = None,
     output_schema: bool = True,
+    inline: bool = False,
 ) -> Any:
     """Make a FunctionTool from `fn`; usable bare (`@tool`) or with options (`@tool(name=...)`).
 
     The description is the docstring's summary (and body); parameter descriptions come
     from its Args/Parameters section. With `output_schema=True` a return annotation
-    other than str/None/Any/ToolOutput becomes the tool's output schema.
+    other than str/None/Any/ToolOutput becomes the tool's output schema. `inline=True` runs a sync
+    function on the event loop (no worker thread): only for functions that return in microseconds,
+    since nothing can interrupt it there (its timeout included).
     """
 
     def build(f: Callable[..., Any]) -> FunctionTool:
-        return function_tool(f, name=name, description=description, timeout_s=timeout_s, output_schema=output_schema)
+        return function_tool(
+            f, name=name, description=description, timeout_s=timeout_s, output_schema=output_schema, inline=inline
+        )
 
     return build(fn) if fn is not None else build
 
@@ -130,6 +140,7 @@ def function_tool(
     description: str | None = None,
     timeout_s: float | None = None,
     output_schema: bool = True,
+    inline: bool = False,
 ) -> FunctionTool:
     """The FunctionTool for `fn` (see `tool`)."""
     tool_name = name or fn.__name__
@@ -141,7 +152,7 @@ def function_tool(
         input_schema=args_model.model_json_schema(),
         output_schema=_output_schema(fn) if output_schema else None,
     )
-    return FunctionTool(spec=spec, fn=fn, args_model=args_model, timeout_s=timeout_s)
+    return FunctionTool(spec=spec, fn=fn, args_model=args_model, timeout_s=timeout_s, inline=inline)
 
 
 def _args_model(fn: Callable[..., Any], tool_name: str, docs: dict[str, str]) -> type[pydantic.BaseModel]:

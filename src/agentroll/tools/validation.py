@@ -35,11 +35,15 @@ def make_validator(schema: dict[str, Any], *, what: str) -> jsonschema.protocols
 
 def argument_errors(validator: jsonschema.protocols.Validator, arguments: Any) -> list[str]:
     """Every way `arguments` breaks the input schema, one line each; [] when valid."""
+    if validator.is_valid(arguments):  # the common case: collecting errors costs more than one check
+        return []
     return _describe(validator.iter_errors(arguments), noun="argument")
 
 
 def output_errors(validator: jsonschema.protocols.Validator, output: Any) -> list[str]:
     """Every way a tool's output breaks its output schema, one line each; [] when valid."""
+    if validator.is_valid(output):
+        return []
     return _describe(validator.iter_errors(output), noun="output")
 
 
