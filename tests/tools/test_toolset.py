@@ -158,6 +158,17 @@ def test_sync_tools_run_off_the_event_loop():
     assert all(r.content != threading.main_thread().name for r in results)
 
 
+def test_an_inline_tool_runs_on_the_event_loop_thread():
+    @tool(inline=True)
+    def where() -> str:
+        """The thread this call ran on."""
+        return threading.current_thread().name
+
+    (result,) = asyncio.run(Toolset([where]).call_many([call("where")]))
+    assert result.content == threading.main_thread().name  # no worker thread was involved
+    assert make_builtin("calculator").inline  # bounded arithmetic: cheaper inline than a thread hop
+
+
 def test_a_tool_can_attach_metadata_and_flag_its_own_error():
     @tool
     def lookup(key: str) -> ToolOutput:
