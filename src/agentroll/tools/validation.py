@@ -15,11 +15,12 @@ import jsonschema
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from agentroll.errors import ConfigError
+from agentroll.schema_check import Validator
 
 _MAX_ERRORS = 5  # enough for the model to fix a call; more only buries the first one
 
 
-def make_validator(schema: dict[str, Any], *, what: str) -> jsonschema.protocols.Validator:
+def make_validator(schema: dict[str, Any], *, what: str) -> Validator:
     """A validator for `schema` under its declared draft (2020-12 when it declares none).
 
     Raises ConfigError when the schema itself is invalid: that is the tool author's bug,
@@ -30,17 +31,17 @@ def make_validator(schema: dict[str, Any], *, what: str) -> jsonschema.protocols
         cls.check_schema(schema)
     except SchemaError as e:
         raise ConfigError(f"{what}: invalid JSON Schema: {e.message}") from e
-    return cls(schema)
+    return Validator(cls(schema))  # with a fast path for flat object schemas (schema_check.py)
 
 
-def argument_errors(validator: jsonschema.protocols.Validator, arguments: Any) -> list[str]:
+def argument_errors(validator: Validator, arguments: Any) -> list[str]:
     """Every way `arguments` breaks the input schema, one line each; [] when valid."""
     if validator.is_valid(arguments):  # the common case: collecting errors costs more than one check
         return []
     return _describe(validator.iter_errors(arguments), noun="argument")
 
 
-def output_errors(validator: jsonschema.protocols.Validator, output: Any) -> list[str]:
+def output_errors(validator: Validator, output: Any) -> list[str]:
     """Every way a tool's output breaks its output schema, one line each; [] when valid."""
     if validator.is_valid(output):
         return []

@@ -9,6 +9,7 @@ from typing import Any
 
 import jsonschema
 
+from agentroll.schema_check import Validator
 from agentroll.types import ParseStatus, ToolSpec
 
 
@@ -34,10 +35,10 @@ def check_arguments(name: str, arguments: dict[str, Any], tools: Sequence[ToolSp
     return ParseStatus.SCHEMA_MISMATCH, f"arguments for {name!r} fail the schema at {where}: {error.message}"
 
 
-_BY_TOOL: dict[int, tuple[ToolSpec, jsonschema.protocols.Validator]] = {}
+_BY_TOOL: dict[int, tuple[ToolSpec, Validator]] = {}
 
 
-def _validator_of(tool: ToolSpec) -> jsonschema.protocols.Validator:
+def _validator_of(tool: ToolSpec) -> Validator:
     """The tool's validator, found by the spec's identity (specs are frozen; an episode reuses the same
     objects every turn), so a turn does not serialise the schema again to look it up."""
     hit = _BY_TOOL.get(id(tool))
@@ -51,9 +52,9 @@ def _validator_of(tool: ToolSpec) -> jsonschema.protocols.Validator:
 
 
 @lru_cache(maxsize=256)
-def _validator(schema_json: str) -> jsonschema.protocols.Validator:
+def _validator(schema_json: str) -> Validator:
     """Built once per distinct schema (keyed by its canonical JSON)."""
     schema = json.loads(schema_json)
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     cls.check_schema(schema)
-    return cls(schema)
+    return Validator(cls(schema))
