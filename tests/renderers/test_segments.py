@@ -8,6 +8,7 @@ built to break a naive split, for every registered renderer that uses the piecew
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,26 @@ def test_added_tokens_that_strip_spaces_turn_piecewise_encoding_off():
     spec = json.loads(get_renderer("smollm2").tokenizer._backend.to_str())
     spec["added_tokens"][1]["lstrip"] = True
     assert SegmentEncoder.for_backend(Tokenizer.from_str(json.dumps(spec))) is None
+
+
+def _joining_renderers() -> list[str]:
+    return [n for n in available() if getattr(get_renderer(n).tokenizer, "_join_pieces", False)]
+
+
+def test_the_common_tokenizers_decode_by_joining_pieces():
+    assert {"smollm2", "qwen2.5", "qwen3", "llama3.1", "deepseek-r1"} <= set(_joining_renderers())
+
+
+@pytest.mark.parametrize("name", _joining_renderers())
+def test_decoding_by_joining_pieces_equals_the_tokenizers_own(name):
+    tok = get_renderer(name).tokenizer
+    backend = tok._backend
+    goldens = [c["target"] for cases in json.loads(GOLDENS.read_text()).values() for c in cases.values()]
+    sequences = [backend.encode(t, add_special_tokens=False).ids for t in goldens]
+    rng = random.Random(0)
+    added = list(backend.get_added_tokens_decoder())
+    vocab = backend.get_vocab_size()
+    for _ in range(300):  # any IDs at all: halves of multi-byte characters, added tokens anywhere
+        sequences.append([rng.choice(added) if rng.random() < 0.1 else rng.randrange(vocab) for _ in range(40)])
+    for ids in sequences:
+        assert tok.decode(ids) == backend.decode(ids, skip_special_tokens=False), ids[:20]

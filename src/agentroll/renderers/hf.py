@@ -27,7 +27,7 @@ from typing import Any
 from agentroll.errors import RenderError
 from agentroll.renderers.base import Bridge, Drift
 from agentroll.renderers.fragments import FragmentCache
-from agentroll.renderers.segments import SegmentEncoder
+from agentroll.renderers.segments import SegmentEncoder, decodes_by_joining
 from agentroll.types import Message, ParsedMessage, ToolCall, ToolSpec
 
 _PLACEHOLDER_USER = Message(role="user", content=".")
@@ -47,6 +47,7 @@ class HFTokenizer:
         self._backend = getattr(hf, "backend_tokenizer", None)
         self._pieces: dict[int, str] = {}
         self._segments = SegmentEncoder.for_backend(self._backend) if self._backend is not None else None
+        self._join_pieces = self._backend is not None and decodes_by_joining(self._backend)
 
     def _plain_backend(self) -> Any:
         """The backend when a direct call gives what `hf.encode` gives (no truncation, padding or split specials)."""
@@ -75,6 +76,10 @@ class HFTokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         if self._backend is None:
             return self.hf.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        if self._join_pieces:  # the same text from cached pieces (see segments.py)
+            text = "".join(self.decode_each(ids))
+            if "\ufffd" not in text:
+                return text
         return self._backend.decode(ids if isinstance(ids, list) else list(ids), skip_special_tokens=False)
 
     def decode_each(self, ids: Sequence[int]) -> list[str]:
@@ -84,8 +89,13 @@ class HFTokenizer:
         if None in out:
             for k, i in enumerate(ids):
                 if out[k] is None:
-                    out[k] = pieces[i] = self.decode([i])
+                    out[k] = pieces[i] = self._decode_one(i)
         return out
+
+    def _decode_one(self, token_id: int) -> str:
+        if self._backend is None:
+            return self.decode([token_id])
+        return self._backend.decode([token_id], skip_special_tokens=False)
 
     def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         enc = self.hf(text, add_special_tokens=False, return_offsets_mapping=True)

@@ -1,4 +1,4 @@
-"""Encode text piece by piece between added tokens, with a cache of the pieces: the same IDs, less work.
+"""Encode and decode piece by piece with cached pieces: the tokenizer's own IDs and text, less work.
 
 A Hugging Face fast tokenizer cuts its added tokens (`<|im_start|>`, ...) out of the text first and
 runs normalizer, pre-tokenizer and model on each piece in between on its own. So when nothing in
@@ -11,6 +11,11 @@ a tokenizer's work: the SmolLM2 tokenizer spends ~0.4 ms on a 1,300-character to
 added tokens that strip neighbouring spaces or match only whole words, a normalizer or pre-tokenizer
 that looks at a piece's position (SentencePiece's Metaspace prepends "▁" to the first piece only)
 or that this module does not know. Tests compare both encodings on every registered renderer.
+
+Decoding is the mirror image: a byte-level decoder turns each token into its bytes and the joined
+bytes into text, so where every token's bytes are whole UTF-8 characters, the text is the join of
+the tokens decoded one by one (`decodes_by_joining`); a token holding part of a character decodes to
+U+FFFD alone, and then the caller decodes the whole sequence.
 """
 
 from __future__ import annotations
@@ -77,3 +82,9 @@ def _stages_safe(stage: dict[str, Any] | None, safe: set[str], children: str) ->
     if stage["type"] == "ByteLevel" and stage.get("add_prefix_space"):
         return False  # would add a space to each piece; keep to the common configuration
     return all(_stages_safe(s, safe, children) for s in stage.get(children) or [])
+
+
+def decodes_by_joining(backend: Any) -> bool:
+    """Is `decode(ids)` the join of each token decoded alone, whenever no piece holds U+FFFD?"""
+    decoder = json.loads(backend.to_str()).get("decoder") or {}
+    return decoder.get("type") == "ByteLevel"
