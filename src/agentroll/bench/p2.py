@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import statistics
+from dataclasses import dataclass, field
 from typing import Any
 
 from agentroll.bench import workload
 from agentroll.bench.common import run_pinned
 from agentroll.errors import AgentrollError
+from agentroll.trajectory import Trajectory
 
 TOOL_TURNS = 3  # then a final answer: 4 turns an episode
 CONCURRENCY = 64
@@ -46,18 +48,32 @@ def measure_here(*, quick: bool = False) -> dict[str, Any]:
         f"real calculator tool, instant ReplayEngine; {episodes} episodes x {len(turn_lengths)} turns "
         f"({TOOL_TURNS} calculator calls + a final answer; sampled tokens per turn {turn_lengths}: realistic "
         f"model outputs encoded with the real tokenizer, not sampled), {CONCURRENCY} concurrent, one process "
-        f"pinned to one core, median of {rounds} rounds. p2_*: check_prefix=off (the loop feeding the engine); "
+        f"pinned to one core, median of {rounds} rounds; each finished episode counted and let go, GC passes "
+        "as in a run (rollout.gcpolicy). p2_*: check_prefix=off (the loop feeding the engine); "
         "p2_checked_*: check_prefix=end (the default: every finished episode re-rendered and re-encoded whole)."
     )
     return out
 
 
+@dataclass(slots=True)
+class _Tally:
+    """What P2 needs of each finished episode; the episode itself is let go, as a run does."""
+
+    tokens: int = 0
+    turns: int = 0
+    unclean: list[str] = field(default_factory=list)
+
+    def add(self, traj: Trajectory) -> None:
+        self.tokens += sum(len(t.sampled_ids) for t in traj.turns)
+        self.turns += len(traj.turns)
+        if traj.stop_reason != "done" or traj.metadata.get("drift"):
+            self.unclean.append(traj.id)
+
+
 def _round(episodes: int, check: str) -> dict[str, Any]:
     gc.collect()
-    trajs, wall = asyncio.run(workload.run_episodes(episodes, CONCURRENCY, TOOL_TURNS, check=check))
-    tokens = sum(len(t.sampled_ids) for traj in trajs for t in traj.turns)
-    turns = sum(len(traj.turns) for traj in trajs)
-    bad = [traj.id for traj in trajs if traj.stop_reason != "done" or traj.metadata.get("drift")]
-    if bad:  # the workload must run as designed, or the figures mean nothing
-        raise AgentrollError(f"p2: {len(bad)} episodes did not finish cleanly, e.g. {bad[0]}")
-    return {"seconds": round(wall, 3), "tokens_per_s": tokens / wall, "turns_per_s": turns / wall}
+    tally = _Tally()
+    _, wall = asyncio.run(workload.run_episodes(episodes, CONCURRENCY, TOOL_TURNS, check=check, on_done=tally.add))
+    if tally.unclean:  # the workload must run as designed, or the figures mean nothing
+        raise AgentrollError(f"p2: {len(tally.unclean)} episodes did not finish cleanly, e.g. {tally.unclean[0]}")
+    return {"seconds": round(wall, 3), "tokens_per_s": tally.tokens / wall, "turns_per_s": tally.turns / wall}

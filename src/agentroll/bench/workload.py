@@ -13,12 +13,14 @@ import asyncio
 import functools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentroll.agent import EpisodeConfig, Task, run_episode
 from agentroll.engines.replay import ReplayEngine
 from agentroll.renderers import get_renderer
+from agentroll.rollout.gcpolicy import fewer_gc_passes
 from agentroll.tools import Toolset, make_builtin
 from agentroll.trajectory import Completion, Trajectory
 from agentroll.types import Message, SamplingParams
@@ -130,9 +132,18 @@ class TimedReplay(ReplayEngine):
 
 
 async def run_episodes(
-    n: int, concurrency: int, tool_turns: int, *, check: str = "end", engine: ReplayEngine | None = None
+    n: int,
+    concurrency: int,
+    tool_turns: int,
+    *,
+    check: str = "end",
+    engine: ReplayEngine | None = None,
+    on_done: Callable[[Trajectory], None] | None = None,
 ) -> tuple[list[Trajectory], float]:
-    """`n` episodes, `concurrency` at a time, on this thread's event loop; (trajectories, wall seconds)."""
+    """`n` episodes, `concurrency` at a time, on this thread's event loop; (trajectories, wall seconds).
+
+    As the runner does: GC passes as in a run (rollout.gcpolicy); with `on_done`, each finished episode
+    goes there and is let go (a run streams them to disk) instead of piling up in the returned list."""
     renderer = get_renderer(RENDERER)
     engine = engine or ReplayEngine(script(tool_turns))
     config = episode_config(tool_turns, check)
@@ -140,14 +151,17 @@ async def run_episodes(
     pending = iter(range(n))
     done: list[Trajectory] = []
 
+    keep = on_done or done.append
+
     async def worker() -> None:
         for i in pending:
-            done.append(
+            keep(
                 await run_episode(
                     task(i), engine=engine, renderer=renderer, toolset=toolset, config=config, episode_id=f"e{i}"
                 )
             )
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return done, time.perf_counter() - started
+    with fewer_gc_passes():
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done, time.perf_counter() - started

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from agentroll.agent import EpisodeConfig, Task, run_episode
 from agentroll.errors import AgentrollError, ConfigError
 from agentroll.rollout.config import RunConfig
+from agentroll.rollout.gcpolicy import fewer_gc_passes
 from agentroll.trajectory import Trajectory
 
 Record = Callable[[Task, Trajectory], bool]
@@ -68,7 +69,8 @@ class LocalExecutor:
             for task, sample in queue:  # one shared iterator: each pair is taken by exactly one worker
                 record(task, await play_episode(task, sample, self.config, self.engine, renderer, self.toolset))
 
-        await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, len(pending)))))
+        with fewer_gc_passes():
+            await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, len(pending)))))
 
     def summary(self) -> dict[str, Any]:
         return {}

@@ -25,6 +25,7 @@ from agentroll.agent import Task
 from agentroll.errors import ConfigError, ExecutorError
 from agentroll.rollout.config import RunConfig
 from agentroll.rollout.executor import Record, build_engine, build_toolset, episode_id, play_episode
+from agentroll.rollout.gcpolicy import use_run_threshold
 from agentroll.trajectory import Trajectory
 
 LOCAL_OBJECT_STORE_BYTES = 200 * 2**20  # results are small JSON dicts; Ray's default (30% of RAM) is far more
@@ -80,6 +81,7 @@ class EpisodeWorker:
         self.toolset = build_toolset(self.config)
         await self.toolset.start()
         await self.engine.health()
+        use_run_threshold()  # this process only runs episodes (gcpolicy.py)
         return os.getpid()
 
     async def play(self, task: dict[str, Any], sample: int) -> dict[str, Any]:
