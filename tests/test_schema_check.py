@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import random
 
-import jsonschema
 import pytest
 
-from agentroll.schema_check import Validator
+from agentroll.schema_check import Validator, build
 from agentroll.tools import make_builtin, tool
 from tests.renderers.conformance import TOOLS
 
@@ -65,8 +64,7 @@ def _instances(rng: random.Random, schema: dict, n: int = 3000):
 
 
 def _validator(schema: dict) -> Validator:
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    return Validator(cls(schema))
+    return build(schema)
 
 
 @pytest.mark.parametrize("name", sorted(FLAT))

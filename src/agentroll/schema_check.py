@@ -47,6 +47,15 @@ _TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
 }
 
 
+def build(schema: Any) -> Validator:
+    """The validator for `schema` under its declared draft (2020-12 when it declares none).
+
+    Raises jsonschema.SchemaError when the schema itself is invalid."""
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    cls.check_schema(schema)
+    return Validator(cls(schema))
+
+
 class Validator:
     """jsonschema's validator for a schema; `is_valid` is a compiled check where the schema allows."""
 

@@ -57,13 +57,13 @@ def test_a_tokenizer_that_treats_the_first_piece_differently_is_encoded_whole():
     backend.add_special_tokens(["<s>"])
     assert backend.encode("hi<s>hi", add_special_tokens=False).ids == [0, 3, 1]
     assert backend.encode("hi", add_special_tokens=False).ids == [0]  # so piece by piece would say [0, 3, 0]
-    assert SegmentEncoder.for_backend(backend) is None
+    assert SegmentEncoder.for_backend(backend, json.loads(backend.to_str())) is None
 
 
 def test_added_tokens_that_strip_spaces_turn_piecewise_encoding_off():
     spec = json.loads(get_renderer("smollm2").tokenizer._backend.to_str())
     spec["added_tokens"][1]["lstrip"] = True
-    assert SegmentEncoder.for_backend(Tokenizer.from_str(json.dumps(spec))) is None
+    assert SegmentEncoder.for_backend(Tokenizer.from_str(json.dumps(spec)), spec) is None
 
 
 def _joining_renderers() -> list[str]:

@@ -20,6 +20,7 @@ history), the bridge says so and returns a fresh full prompt for a new segment.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,8 +47,9 @@ class HFTokenizer:
         self.hf = hf
         self._backend = getattr(hf, "backend_tokenizer", None)
         self._pieces: dict[int, str] = {}
-        self._segments = SegmentEncoder.for_backend(self._backend) if self._backend is not None else None
-        self._join_pieces = self._backend is not None and decodes_by_joining(self._backend)
+        spec = json.loads(self._backend.to_str()) if self._backend is not None else None  # read once: it is large
+        self._segments = SegmentEncoder.for_backend(self._backend, spec) if spec is not None else None
+        self._join_pieces = spec is not None and decodes_by_joining(spec)
 
     def _plain_backend(self) -> Any:
         """The backend when a direct call gives what `hf.encode` gives (no truncation, padding or split specials)."""
@@ -138,7 +140,8 @@ class TemplateRenderer:
         self._kwargs = _plain(self._template_kwargs)
         self._tools_cache: dict[tuple[int, ...], tuple[tuple[ToolSpec, ...], Any]] = {}
         self._stop_ids = [self._single_id(t) for t in self.config.stop_tokens]  # may be empty: render only
-        self._fragments = FragmentCache(self._fragment_text) if self.config.fragment_bridge else None
+        usable = self.config.fragment_bridge and not self.config.stateful  # a stateful bridge needs the history
+        self._fragments = FragmentCache(self._fragment_text) if usable else None
 
     def _single_id(self, token: str) -> int:
         tid = self.tokenizer.token_id(token)
@@ -246,7 +249,7 @@ class TemplateRenderer:
         if not history or history[-1].role != "assistant":
             raise RenderError("bridge: history must end with the sampled assistant message")
         last = history[-1]
-        if self._fragments is not None and not self.config.stateful:
+        if self._fragments is not None:
             text = self._fragments.text(last, new_messages, tools, stopped)
             if text is not None:
                 return Bridge(self.tokenizer.encode(text))

@@ -20,7 +20,6 @@ U+FFFD alone, and then the caller decodes the whole sequence.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -43,9 +42,9 @@ class SegmentEncoder:
         self._cache: dict[str, list[int]] = {}
 
     @classmethod
-    def for_backend(cls, backend: Any) -> SegmentEncoder | None:
-        """An encoder for a `tokenizers.Tokenizer`, or None when piecewise encoding might differ."""
-        spec = json.loads(backend.to_str())
+    def for_backend(cls, backend: Any, spec: dict[str, Any]) -> SegmentEncoder | None:
+        """An encoder for a `tokenizers.Tokenizer` (`spec`: its parsed JSON), or None when piecewise
+        encoding might differ."""
         if not (_stages_safe(spec.get("normalizer"), _SAFE_NORMALIZERS, "normalizers")
                 and _stages_safe(spec.get("pre_tokenizer"), _SAFE_PRE_TOKENIZERS, "pretokenizers")):  # fmt: skip
             return None
@@ -84,7 +83,7 @@ def _stages_safe(stage: dict[str, Any] | None, safe: set[str], children: str) ->
     return all(_stages_safe(s, safe, children) for s in stage.get(children) or [])
 
 
-def decodes_by_joining(backend: Any) -> bool:
-    """Is `decode(ids)` the join of each token decoded alone, whenever no piece holds U+FFFD?"""
-    decoder = json.loads(backend.to_str()).get("decoder") or {}
-    return decoder.get("type") == "ByteLevel"
+def decodes_by_joining(spec: dict[str, Any]) -> bool:
+    """Given a tokenizer's parsed JSON: is `decode(ids)` the join of each token decoded alone, whenever
+    no piece holds U+FFFD?"""
+    return (spec.get("decoder") or {}).get("type") == "ByteLevel"

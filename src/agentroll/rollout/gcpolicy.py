@@ -20,8 +20,7 @@ RUN_THRESHOLD = 20_000
 @contextlib.contextmanager
 def fewer_gc_passes(threshold: int = RUN_THRESHOLD) -> Iterator[None]:
     """Raise the youngest generation's threshold for the block; the previous thresholds come back after."""
-    previous = gc.get_threshold()
-    gc.set_threshold(max(threshold, previous[0]), *previous[1:])
+    previous = _raise_threshold(threshold)
     try:
         yield
     finally:
@@ -30,4 +29,11 @@ def fewer_gc_passes(threshold: int = RUN_THRESHOLD) -> Iterator[None]:
 
 def use_run_threshold() -> None:
     """For a process that only runs episodes (a Ray worker): the run threshold for its whole life."""
-    gc.set_threshold(max(RUN_THRESHOLD, gc.get_threshold()[0]), *gc.get_threshold()[1:])
+    _raise_threshold(RUN_THRESHOLD)
+
+
+def _raise_threshold(threshold: int) -> tuple[int, ...]:
+    """Set the youngest generation's threshold to at least `threshold`; returns the thresholds before."""
+    previous = gc.get_threshold()
+    gc.set_threshold(max(threshold, previous[0]), *previous[1:])
+    return previous

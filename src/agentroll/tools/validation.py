@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import SchemaError, ValidationError
 
+from agentroll import schema_check
 from agentroll.errors import ConfigError
 from agentroll.schema_check import Validator
 
@@ -26,12 +27,10 @@ def make_validator(schema: dict[str, Any], *, what: str) -> Validator:
     Raises ConfigError when the schema itself is invalid: that is the tool author's bug,
     found when the tool is built, not when the model first calls it.
     """
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
-        cls.check_schema(schema)
+        return schema_check.build(schema)  # with a fast path for flat object schemas
     except SchemaError as e:
         raise ConfigError(f"{what}: invalid JSON Schema: {e.message}") from e
-    return Validator(cls(schema))  # with a fast path for flat object schemas (schema_check.py)
 
 
 def argument_errors(validator: Validator, arguments: Any) -> list[str]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import jsonschema
 
+from agentroll import schema_check
 from agentroll.schema_check import Validator
 from agentroll.types import ParseStatus, ToolSpec
 
@@ -54,7 +55,4 @@ def _validator_of(tool: ToolSpec) -> Validator:
 @lru_cache(maxsize=256)
 def _validator(schema_json: str) -> Validator:
     """Built once per distinct schema (keyed by its canonical JSON)."""
-    schema = json.loads(schema_json)
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    cls.check_schema(schema)
-    return Validator(cls(schema))
+    return schema_check.build(json.loads(schema_json))

@@ -56,13 +56,13 @@ class TokenSource(Source):
                 self._run_text[i] = piece
                 self._tok_at.append((pos, i))
                 parts.append(piece)
-                pos = pos + len(piece)
+                pos += len(piece)
             if j < n:
                 marker = by_id[self._ids[j]]
                 self._hits[marker].append(pos)
                 self._tok_at.append((pos, j))
                 parts.append(marker)
-                pos = pos + len(marker)
+                pos += len(marker)
             i = j + 1
         self._tok_at.append((pos, n))
         super().__init__("".join(parts))
