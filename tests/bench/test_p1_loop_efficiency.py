@@ -28,6 +28,7 @@ def test_p1_ratio_is_the_median_of_rollout_over_replay_tokens_per_s(figures: dic
     assert len(ratios) >= 2  # alternated at least twice
     assert all(r > 0 for r in ratios)
     assert math.isclose(figures["p1_loop_efficiency"], statistics.median(ratios), rel_tol=0.01)
+    assert figures["p1_warmup_ratio"] > 0  # the warm-up round ran and is reported, outside the median
 
 
 def test_p1_replays_exactly_the_tokens_the_rollout_sampled(figures: dict) -> None:

@@ -4,9 +4,10 @@ exactly those requests as raw generation (docs/benchmarks.md, "Loop efficiency")
 One real vLLM CPU server (SmolLM2-135M, fp32, eager), the `vllm://` engine (token-in/token-out
 /inference/v1/generate). Rounds alternate rollout and replay; each phase starts with the server's prefix
 cache emptied and counts the tokens the server says it sampled (`vllm:generation_tokens_total`) over the
-phase's wall time. After the rounds, one chained replay (each episode's turns in order, no loop work in
-between) splits the gap into the multi-turn structure (chained ÷ replay) and the loop itself
-(rollout ÷ chained).
+phase's wall time. A first round warms the server up and is reported apart (`p1_warmup_ratio`), not
+counted: a fresh server's first requests are slower, and that round was the low one in every full run.
+After the rounds, one chained replay (each episode's turns in order, no loop work in between) splits the gap
+into the multi-turn structure (chained ÷ replay) and the loop itself (rollout ÷ chained).
 
     from agentroll.bench import p1
     figures = p1.measure(quick=True)   # 8 questions, 2 turns x 32 tokens, concurrency 8: about a minute
@@ -23,7 +24,18 @@ from typing import Any
 from agentroll.bench.common import load_average
 from agentroll.bench.p1_profile import profile
 from agentroll.bench.p1_vllm import Delta, delta, read_counters, reset_prefix_cache, vllm_servers
-from agentroll.bench.p1_workload import FULL, QUICK, Phase, Workload, chained_replay, replay, replay_params, rollout
+from agentroll.bench.p1_workload import (
+    FULL,
+    QUICK,
+    Phase,
+    Request,
+    Workload,
+    chained_replay,
+    replay,
+    replay_params,
+    rollout,
+)
+from agentroll.types import SamplingParams
 
 KV_CACHE_GIB = 2  # ample for 64 episodes of <2k tokens; the server's RSS stays well under the shared 24 GiB
 
@@ -35,9 +47,12 @@ def measure(*, quick: bool = False) -> dict[str, Any]:
         return asyncio.run(measure_on(servers[0].url, workload, rounds=rounds))
 
 
-async def measure_on(url: str, workload: Workload, *, rounds: int = 2, chained: bool = True) -> dict[str, Any]:
+async def measure_on(
+    url: str, workload: Workload, *, rounds: int = 2, warmup: bool = True, chained: bool = True
+) -> dict[str, Any]:
     """The P1 rounds against a running vLLM server at `url` (started with VLLM_SERVER_DEV_MODE=1 so that its
-    prefix cache can be reset between phases; without it the cache carries over and the notes say so)."""
+    prefix cache can be reset between phases; without it the cache carries over and the notes say so).
+    With `warmup`, one more round runs first and only its ratio is reported."""
     from agentroll.bench.p1_workload import run_config
     from agentroll.engines.vllm_server import VLLMServerEngine
 
@@ -52,14 +67,22 @@ async def measure_on(url: str, workload: Workload, *, rounds: int = 2, chained: 
         result = await run
         return result, delta(before, read_counters(url))
 
+    async def one_round(tag: str) -> tuple[Phase, Delta, Phase, Delta, list[Request], list[SamplingParams]]:
+        ro, ro_d = await phase(rollout(config, engine))
+        sent = [r for r in ro.requests if not r.failed]
+        params = replay_params(sent, config.episode.sampling)
+        rp, rp_d = await phase(replay(engine, sent, params, workload.concurrency, tag))
+        return ro, ro_d, rp, rp_d, sent, params
+
     try:
         await engine.models()
+        warm = None
+        if warmup:
+            ro, ro_d, rp, rp_d, _, _ = await one_round("p1-warmup")
+            warm = _ratio(ro, ro_d, rp, rp_d)
         rows = []
         for i in range(rounds):
-            ro, ro_d = await phase(rollout(config, engine))
-            sent = [r for r in ro.requests if not r.failed]
-            params = replay_params(sent, config.episode.sampling)
-            rp, rp_d = await phase(replay(engine, sent, params, workload.concurrency, f"p1-replay{i}"))
+            ro, ro_d, rp, rp_d, sent, params = await one_round(f"p1-replay{i}")
             rows.append((ro, ro_d, rp, rp_d))
         ch = ch_d = None
         if chained:
@@ -67,7 +90,14 @@ async def measure_on(url: str, workload: Workload, *, rounds: int = 2, chained: 
     finally:
         await engine.aclose()
     load.append(load_average())
-    return {**figures(rows, ch, ch_d, workload, all(resets)), "p1_load_average": load}
+    out = {**figures(rows, ch, ch_d, workload, all(resets)), "p1_load_average": load}
+    if warm is not None:
+        out["p1_warmup_ratio"] = round(warm, 4)
+    return out
+
+
+def _ratio(ro: Phase, ro_d: Delta, rp: Phase, rp_d: Delta) -> float:
+    return (ro_d.generated / ro.wall_s) / (rp_d.generated / rp.wall_s)
 
 
 def figures(
@@ -75,7 +105,7 @@ def figures(
 ) -> dict[str, Any]:
     ro_tps = [d.generated / ro.wall_s for ro, d, _, _ in rows]
     rp_tps = [d.generated / rp.wall_s for _, _, rp, d in rows]
-    ratios = [a / b for a, b in zip(ro_tps, rp_tps, strict=True)]
+    ratios = [_ratio(*row) for row in rows]
     last_ro, last_ro_d, last_rp, last_rp_d = rows[-1]
     out: dict[str, Any] = {
         "p1_loop_efficiency": round(statistics.median(ratios), 4),
@@ -105,6 +135,7 @@ def figures(
         out["p1_chained_prefix_cache_hit_rate"] = round(ch_d.hit_rate, 4)
     out["p1_notes"] = (
         f"{w.describe()}; engine vllm:// (/inference/v1/generate) on one vLLM CPU server, SmolLM2-135M fp32 eager; "
+        "a warm-up round (p1_warmup_ratio, not counted), then "
         f"{len(rows)} rounds alternating rollout (agentroll.rollout.runner.run) and raw replay (same prompt IDs, "
         "ignore_eos, max_tokens = recorded length, same concurrency cap and submission order); tokens = delta of "
         "the server's vllm:generation_tokens_total over each phase's wall time; ratio = median over rounds; "
