@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
+from agentroll.renderers.incremental import IncrementalDecoder
 from agentroll.server.chat import Generator
 from agentroll.server.errors import APIError
 from agentroll.server.errors import body as error_body
@@ -113,7 +114,7 @@ async def _stream(gen: Generator, rid: str, call: TextCall, feed: Any, include_u
 
 @dataclass(slots=True)
 class _Sent:
-    text: str = ""  # decoded sampled text sent so far
+    text: IncrementalDecoder  # the sampled text sent so far, decoded as it comes
     tokens: int = 0  # sampled tokens whose logprobs went out
     offset: int = 0  # text offset of the next logprob entry
     echoed: bool = False  # the echoed prompt went out (with the first delta)
@@ -126,7 +127,9 @@ async def _chunks(gen: Generator, rid: str, call: TextCall, first: Any, feed: An
     try:
         while item is not None:
             i, c = item
-            body = _delta(gen, call, i, c, sent.setdefault(i, _Sent()))
+            if i not in sent:
+                sent[i] = _Sent(IncrementalDecoder(gen.renderer.tokenizer.decode))
+            body = _delta(gen, call, i, c, sent[i])
             if body is not None:
                 yield sse(_body(gen, rid, [body]))
             if c.finish_reason is not None:
@@ -144,17 +147,16 @@ async def _chunks(gen: Generator, rid: str, call: TextCall, first: Any, feed: An
 def _delta(gen: Generator, call: TextCall, i: int, c: Completion, sent: _Sent) -> dict[str, Any] | None:
     """The chunk choice for what `c` added; None when nothing new can be sent yet."""
     echo = "" if sent.echoed else call.prompt_text
-    text = gen.renderer.tokenizer.decode(text_ids(c, gen.renderer.stop_token_ids()))
-    if text.endswith("\ufffd") and c.finish_reason is None:
-        return None  # an unfinished UTF-8 character: wait for its next byte
-    new_text = text[len(sent.text) :]
+    new_text = sent.text.sync(text_ids(c, gen.renderer.stop_token_ids()), final=c.finish_reason is not None)
+    if sent.text.pending:
+        return None  # an unfinished UTF-8 character: wait for its next byte (at the end it goes out as U+FFFD)
     if not new_text and not echo and c.finish_reason is None:
         return None
     out: dict[str, Any] = {"index": i, "text": echo + new_text, "finish_reason": c.finish_reason, "logprobs": None}
     if call.logprobs:
         out["logprobs"] = _logprobs(gen, c, sent.tokens, len(c.token_ids), sent.offset, echo)
         sent.offset += len(out["text"])
-    sent.text, sent.tokens, sent.echoed = text, len(c.token_ids), True
+    sent.tokens, sent.echoed = len(c.token_ids), True
     if c.finish_reason is not None and call.token_ids:
         out["prompt_token_ids"], out["token_ids"] = list(call.prompt), list(c.token_ids)
     return out

@@ -20,6 +20,7 @@ from typing import Any
 from fastapi.responses import StreamingResponse
 
 from agentroll.errors import AgentrollError
+from agentroll.renderers.incremental import IncrementalDecoder
 from agentroll.server.requests import ChatCall
 from agentroll.server.responses import (
     Choice,
@@ -43,28 +44,33 @@ class LiveChoice:
     parser: Any  # the format's stream parser (feed / flush)
     renderer: Any
     decode: Any  # token id -> text, for logprob entries
-    text: str = ""  # decoded text of forced opener + sampled tokens so far
+    text: IncrementalDecoder | None = None  # forced opener + sampled tokens so far, decoded as they come
     fed: int = 0  # sampled tokens decoded and fed to the parser
     logprobs_sent: int = 0  # sampled tokens whose logprobs went out
     calls: dict[int, tuple[int, str]] = field(default_factory=dict)  # parser index -> (client index, id)
 
-    def update(self, c: Completion) -> list[dict[str, Any]]:
+    def update(self, c: Completion, *, final: bool = False) -> list[dict[str, Any]]:
         """Chunk choice bodies for the tokens `c` added since the last update."""
+        if self.text is None:
+            self.text = IncrementalDecoder(self.renderer.tokenizer.decode)
         out: list[dict[str, Any]] = []
-        ids = [*self.call.forced, *c.token_ids]
         upto = len(text_ids(c, self.renderer.stop_token_ids()))
-        while self.fed < upto:
+        while self.fed < upto:  # token by token, so each token's text reaches the parser as it is known
+            ids = c.token_ids[self.fed : self.fed + 1]
+            if self.fed == 0:
+                ids = [*self.call.forced, *ids]  # the forced opener's text goes out with the first token's
             self.fed += 1
-            text = self.renderer.tokenizer.decode(ids[: len(self.call.forced) + self.fed])
-            if text.endswith("\ufffd"):
-                continue  # an unfinished UTF-8 character: wait for its next byte
-            deltas, self.text = self.parser.feed(text[len(self.text) :]), text
-            out.extend(self._bodies(deltas, c))
+            out.extend(self._feed(self.text.extend(ids), c))
+        if final:  # a character left unfinished at the end goes out as U+FFFD, as the full parse has it
+            out.extend(self._feed(self.text.extend((), final=True), c))
         return out
+
+    def _feed(self, text: str, c: Completion) -> list[dict[str, Any]]:
+        return list(self._bodies(self.parser.feed(text), c)) if text else []
 
     def finish(self, c: Completion) -> tuple[Choice, list[dict[str, Any]]]:
         """The full parse of the finished turn, and the last chunk bodies (flushed deltas, finish)."""
-        out = self.update(c)
+        out = self.update(c, final=True)
         out.extend(self._bodies(self.parser.flush(), c))
         parsed = self.renderer.parse([*self.call.forced, *c.token_ids], self.call.tools)
         streamed = sorted(self.calls, key=lambda p: self.calls[p][0])  # parser indices in client order
