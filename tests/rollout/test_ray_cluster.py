@@ -1,8 +1,8 @@
 """`--ray` end to end on a real local Ray cluster (ray.init, 2 worker actors) against a real vLLM CPU
-server shared by the workers: a worker SIGKILLed mid-run has its episodes re-run elsewhere, and the run
-directory ends with every planned episode exactly once; `agentroll run RUN_DIR --resume --ray ADDRESS`
-finishes a cut-short run the same way on a `ray start --head` cluster. Servers and the Ray head are
-started here and stopped by PID / process group."""
+server shared by the workers: a worker SIGKILLed mid-run, or SIGSTOPped (hung), has its episodes re-run
+elsewhere, and the run directory ends with every planned episode exactly once;
+`agentroll run RUN_DIR --resume --ray ADDRESS` finishes a cut-short run the same way on a `ray start --head`
+cluster. Servers and the Ray head are started here and stopped by PID / process group."""
 
 from __future__ import annotations
 
@@ -60,28 +60,54 @@ def small_config(engine: str) -> Any:
     return load_config(EXAMPLE, limit=PLANNED, samples_per_task=1, engine=engine, concurrency=4, episode=episode)
 
 
-@pytest.fixture(scope="module")
-def killed_run(loop: Any, vllm_spec: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
-    """Run on 2 Ray workers; once 2 episodes are on disk, SIGKILL a worker that has episodes in flight."""
+def run_and_strike(loop: Any, engine: str, out: Path, sig: int, **executor: Any) -> tuple[dict, Any, str]:
+    """Run on 2 Ray workers; once 2 episodes are on disk, send `sig` to a worker that has episodes in flight."""
     from agentroll.rollout.ray_executor import RayExecutor
 
-    config = small_config(vllm_spec)
-    out = tmp_path_factory.mktemp("ray") / "run"
-    executor = RayExecutor(config, workers=2)
-    running = asyncio.run_coroutine_threadsafe(run(config, out, executor=executor, progress=False), loop.loop)
+    config = small_config(engine)
+    ray_executor = RayExecutor(config, workers=2, **executor)
+    running = asyncio.run_coroutine_threadsafe(run(config, out, executor=ray_executor, progress=False), loop.loop)
     victim = None
     deadline = time.monotonic() + 300
     while victim is None and not running.done() and time.monotonic() < deadline:
         lines = (out / "trajectories.jsonl").read_bytes().count(b"\n") if (out / "trajectories.jsonl").exists() else 0
-        busy = [w for w in executor.workers if w.alive and w.in_flight > 0 and w.pid is not None]
+        busy = [w for w in ray_executor.workers if w.alive and w.in_flight > 0 and w.pid is not None]
         if lines >= 2 and busy:
             victim = busy[0]
             victim_name = victim.name
-            os.kill(victim.pid, signal.SIGKILL)
+            os.kill(victim.pid, sig)
         time.sleep(0.02)
     summary = running.result(timeout=300)
-    assert victim is not None, "the run ended before a worker could be killed mid-run"
+    assert victim is not None, "the run ended before a worker could be struck mid-run"
+    return summary, victim, victim_name
+
+
+@pytest.fixture(scope="module")
+def killed_run(loop: Any, vllm_spec: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
+    """A worker SIGKILLed mid-run."""
+    out = tmp_path_factory.mktemp("ray") / "run"
+    summary, _, victim_name = run_and_strike(loop, vllm_spec, out, signal.SIGKILL)
     return out, summary, victim_name
+
+
+@pytest.fixture(scope="module")
+def stopped_run(loop: Any, vllm_spec: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    """A worker SIGSTOPped mid-run: alive to Ray, but it answers nothing (a hang, not a death)."""
+    out = tmp_path_factory.mktemp("ray-hung") / "run"
+    summary, victim, victim_name = run_and_strike(loop, vllm_spec, out, signal.SIGSTOP, hang_timeout_s=6.0)
+    try:
+        yield out, summary, victim_name, _running(victim.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim.pid, signal.SIGKILL)  # only if the executor failed to
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def ids_on_disk(run_dir: Path) -> list[str]:
@@ -103,6 +129,17 @@ def test_a_killed_workers_episodes_are_rerun_elsewhere_none_lost_none_twice(kill
         assert by_id[eid]["metadata"]["ray_worker"] != victim
     workers = {r["metadata"]["ray_worker"] for r in by_id.values()}
     assert len(workers) >= 2  # both workers (or the replacement) really ran episodes
+
+
+def test_a_hung_worker_is_killed_and_its_episodes_rerun_elsewhere_none_lost_none_twice(stopped_run: tuple) -> None:
+    out, summary, victim, victim_running = stopped_run
+    ids = ids_on_disk(out)
+    assert len(ids) == len(set(ids)) == PLANNED  # 0 lost, 0 duplicated
+    assert summary["hung_workers"] == 1 and summary["worker_restarts"] == 1
+    assert summary["rerun_episodes"] >= 1 and summary["duplicates_dropped"] == 0
+    assert not victim_running  # the stopped process was killed, not left behind
+    by_id = {r["id"]: r for r in read_records(out / "trajectories.jsonl")}
+    assert all(by_id[eid]["metadata"]["ray_worker"] != victim for eid in summary["rerun_ids"])
 
 
 def test_ray_workers_ran_real_episodes_with_tool_calls_and_no_drift(killed_run: tuple) -> None:

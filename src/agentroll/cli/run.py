@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from agentroll.rollout.config import config_from_dict, load_config
+from agentroll.rollout.ray_executor import HANG_TIMEOUT_S
 from agentroll.rollout.runner import run as run_rollout
 from agentroll.rollout.store import MANIFEST
 
@@ -38,6 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run episodes on Ray workers: no value starts a local Ray, else ray.init(address=ADDRESS)",
     )
     parser.add_argument("--ray-workers", type=int, default=2, metavar="N", help="Ray worker actors (default 2)")
+    parser.add_argument(
+        "--ray-hang-timeout",
+        type=float,
+        default=HANG_TIMEOUT_S,
+        metavar="S",
+        help=f"a Ray worker whose loop answers no ping for S seconds is killed, its episodes re-run "
+        f"(default {HANG_TIMEOUT_S:g}; 0 turns the check off)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     if args.ray is not None:
         from agentroll.rollout.ray_executor import RayExecutor
 
-        executor = RayExecutor(config, address=args.ray, workers=args.ray_workers)
+        hang = args.ray_hang_timeout or None
+        executor = RayExecutor(config, address=args.ray, workers=args.ray_workers, hang_timeout_s=hang)
     summary = asyncio.run(
         run_rollout(
             config,
@@ -92,7 +102,8 @@ def _print_summary(s: dict) -> None:
     if s.get("executor") == "ray":
         lines.insert(
             -2,
-            f"ray           {s['ray_workers']} workers, {s['worker_restarts']} restarted, "
+            f"ray           {s['ray_workers']} workers, {s['worker_restarts']} restarted "
+            f"({s['hung_workers']} hung), "
             f"{s['rerun_episodes']} episodes re-run, {s['duplicates_dropped']} duplicate results dropped",
         )
     print("\n".join(lines))

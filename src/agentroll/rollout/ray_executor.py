@@ -6,8 +6,11 @@ workers) and returns each as `Trajectory.to_dict()`. The driver (this process) k
 it scores, appends and counts every result (runner.Recorder), so a run is exactly-once by episode ID.
 
 A worker that dies (RayActorError on its calls) is replaced by a fresh actor, and the episodes it had
-in flight go back to the front of the queue, where the next free worker takes them. summary.json says
-how many were re-run. Ray is imported only here, and only when a RayExecutor starts.
+in flight go back to the front of the queue, where the next free worker takes them. A worker that hangs
+(alive, but its event loop answers nothing: a stopped process, a C call that never returns, a tool that
+blocks the loop) is found by a heartbeat: a ping that gets no answer within `hang_timeout_s` has the
+actor killed, and from there it is a dead worker like any other. summary.json says how many were re-run.
+Ray is imported only here, and only when a RayExecutor starts.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from agentroll.trajectory import Trajectory
 
 LOCAL_OBJECT_STORE_BYTES = 200 * 2**20  # results are small JSON dicts; Ray's default (30% of RAM) is far more
 READY_TIMEOUT_S = 900.0  # a worker on the embedded engine loads a model first
+HANG_TIMEOUT_S = 120.0  # a ping waits behind at most one loop turn; this is far past any healthy one
 
 
 @dataclass(slots=True)
@@ -84,6 +88,10 @@ class EpisodeWorker:
         use_run_threshold()  # this process only runs episodes (gcpolicy.py)
         return os.getpid()
 
+    async def ping(self) -> int:
+        """Answered on the actor's event loop: no answer means the loop is stuck."""
+        return os.getpid()
+
     async def play(self, task: dict[str, Any], sample: int) -> dict[str, Any]:
         t = Task.model_validate(task)
         traj = await play_episode(t, sample, self.config, self.engine, self.renderer, self.toolset)
@@ -125,6 +133,7 @@ class RayExecutor:
         workers: int = 2,
         cpus_per_worker: float = 0.5,
         max_restarts: int | None = None,
+        hang_timeout_s: float | None = HANG_TIMEOUT_S,
     ):
         if workers < 1:
             raise ConfigError("--ray-workers must be at least 1")
@@ -138,7 +147,9 @@ class RayExecutor:
         share, extra = divmod(config.concurrency, workers)
         self.workers = [_Worker(i, max(1, share + (i < extra))) for i in range(workers)]
         self.max_restarts = 3 * workers if max_restarts is None else max_restarts
+        self.hang_timeout_s = hang_timeout_s
         self.restarts = 0
+        self.hung = 0
         self.duplicates = 0
         self.ledger = Ledger(deque())
         self._actor_cls: Any = None
@@ -178,7 +189,7 @@ class RayExecutor:
     async def _spawn(self, w: _Worker) -> None:
         w.handle = self._actor_cls.options(
             num_cpus=self.cpus_per_worker,
-            max_concurrency=w.capacity + 2,  # + ready/close calls
+            max_concurrency=w.capacity + 3,  # + ready/close and a ping
             max_restarts=0,  # the driver replaces a dead worker itself and knows which episodes it held
             max_task_retries=0,
             scheduling_strategy="SPREAD",
@@ -191,6 +202,7 @@ class RayExecutor:
         self.ledger = Ledger(deque(by_id))
         calls: dict[asyncio.Future, tuple[_Worker, int, str]] = {}  # -> (worker, its generation, episode ID)
         revivals: dict[asyncio.Future, _Worker] = {}
+        watchdog = asyncio.ensure_future(self._watch()) if self.hang_timeout_s else None
         try:
             while not self.ledger.complete:
                 self._submit(by_id, calls)
@@ -203,9 +215,37 @@ class RayExecutor:
                     else:
                         w, generation, eid = calls.pop(fut)
                         self._settle(fut, w, generation, by_id[eid], record, revivals)
+                if watchdog is not None and watchdog.done():
+                    watchdog.result()  # a bug in the watchdog stops the run instead of leaving hangs unseen
         finally:
-            for fut in [*calls, *revivals]:
+            for fut in [*calls, *revivals, *([watchdog] if watchdog else [])]:
                 fut.cancel()
+
+    async def _watch(self) -> None:
+        """Ping every live worker each `hang_timeout_s / 4`; kill one that does not answer in `hang_timeout_s`.
+        Its calls then fail with RayActorError and take the dead-worker path (requeue, replace)."""
+        assert self.hang_timeout_s is not None
+        while True:
+            await asyncio.sleep(self.hang_timeout_s / 4)
+            live = [(w, w.handle) for w in self.workers if w.alive]
+            answers = await asyncio.gather(*(self._answers(handle) for _, handle in live))
+            for (w, handle), ok in zip(live, answers, strict=True):
+                if not ok and w.handle is handle and w.alive:  # not replaced meanwhile
+                    self.hung += 1
+                    warnings.warn(
+                        f"Ray worker {w.name} did not answer for {self.hang_timeout_s:g}s: killed", stacklevel=2
+                    )
+                    _kill(handle)
+
+    async def _answers(self, handle: Any) -> bool:
+        """False only for a ping that times out; a dead actor's error is left to its calls to report."""
+        try:
+            await asyncio.wait_for(_get(handle.ping.remote()), self.hang_timeout_s)
+        except TimeoutError:
+            return False
+        except Exception:
+            pass
+        return True
 
     def _submit(self, by_id: dict[str, tuple[Task, int]], calls: dict[asyncio.Future, Any]) -> None:
         """Fill every live worker up to its capacity, requeued episodes first."""
@@ -247,10 +287,7 @@ class RayExecutor:
 
     async def _revive(self, w: _Worker, dead: Any) -> None:
         """Replace a dead worker; its episodes were requeued by the calls that failed."""
-        import ray
-
-        with contextlib.suppress(Exception):
-            ray.kill(dead, no_restart=True)
+        _kill(dead)
         if self.restarts >= self.max_restarts:
             raise ExecutorError(f"worker {w.index} died and the restart budget ({self.max_restarts}) is spent")
         self.restarts += 1
@@ -267,6 +304,7 @@ class RayExecutor:
             "executor": "ray",
             "ray_workers": len(self.workers),
             "worker_restarts": self.restarts,
+            "hung_workers": self.hung,
             "rerun_episodes": len(self.ledger.reruns),
             "rerun_ids": sorted(set(self.ledger.reruns)),
             "duplicates_dropped": self.duplicates,
@@ -295,6 +333,13 @@ class RayExecutor:
 
 async def _get(ref: Any) -> Any:
     return await ref
+
+
+def _kill(handle: Any) -> None:
+    import ray
+
+    with contextlib.suppress(Exception):
+        ray.kill(handle, no_restart=True)
 
 
 def _check_reachable(address: str) -> None:
