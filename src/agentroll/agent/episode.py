@@ -85,6 +85,11 @@ async def run_episode(
         if completion.finish_reason == "length":
             stop = Stop.LENGTH
             break
+        if completion.finish_reason == "abort":  # cut off by the engine: not a turn the model finished
+            reason = completion.meta.get("abort_message") or "no reason given"
+            ep.traj.metadata["error"] = f"the engine aborted the generation: {reason}"
+            stop = Stop.ENGINE_ERROR
+            break
         tool_started = time.monotonic()
         results = await _run_tools(toolset, parsed, ep, config) if parsed.tool_calls else []
         turn.tools_s = time.monotonic() - tool_started
@@ -92,7 +97,12 @@ async def run_episode(
         if config.on_tool_error == "stop" and any(r.is_error for r in results):
             stop = Stop.TOOL_FAILURE
             break
-        new = await env.respond(task, ep.traj.messages, results)
+        try:
+            new = await env.respond(task, ep.traj.messages, results)
+        except Exception as e:  # user code: one episode's failure is recorded, the run goes on
+            ep.traj.metadata["error"] = f"environment: {type(e).__name__}: {e}"
+            stop = Stop.ENVIRONMENT_ERROR
+            break
         if not new:
             stop = Stop.DONE
             break
@@ -179,17 +189,25 @@ def _record_turn(ep: Episode, completion: Completion, parsed: ParsedMessage, for
 
 async def _run_tools(toolset: Any, parsed: ParsedMessage, ep: Episode, config: EpisodeConfig) -> list[ToolResult]:
     """Run the turn's usable calls concurrently; answer each malformed one with an error result."""
-    calls = [c for c in parsed.tool_calls if c.call is not None and c.status == ParseStatus.OK]
-    if not config.parallel_tool_calls:
-        calls = calls[:1]
+    usable = [c for c in parsed.tool_calls if c.call is not None and c.status == ParseStatus.OK]
+    calls = usable if config.parallel_tool_calls else usable[:1]
     ran = iter(await toolset.call_many([c.call for c in calls]) if calls else [])
     results: list[ToolResult] = []
     for i, c in enumerate(parsed.tool_calls):
         if c in calls:
             results.append(next(ran))
-        elif c.status != ParseStatus.OK or c.call is None:
+        elif c in usable:  # every call gets an answer, or the next render has a call left open
+            results.append(_skipped_result(c))
+        else:
             results.append(_malformed_result(c, i, config))
     return results
+
+
+def _skipped_result(c: Any) -> ToolResult:
+    content = "Not run: one tool call per turn (parallel tool calls are off); only the first call ran."
+    return ToolResult(
+        tool_call_id=c.call.id, name=c.call.name, content=content, is_error=True, metadata={"status": "skipped"}
+    )
 
 
 def _malformed_result(c: Any, index: int, config: EpisodeConfig) -> ToolResult:
@@ -205,7 +223,7 @@ def _bridge(ep: Episode, renderer: Any, new: Sequence[Message], stopped: bool, t
         bridge = renderer.bridge(ep.traj.messages, new, ep.tools, stopped=stopped)
     except AgentrollError as e:
         ep.traj.metadata["error"] = f"bridge: {e}"
-        return Stop.ENGINE_ERROR if isinstance(e, EngineError) else "render_error"
+        return Stop.ENGINE_ERROR if isinstance(e, EngineError) else Stop.RENDER_ERROR
     ep.traj.messages.extend(new)
     if bridge.new_segment:
         if config.check_prefix == "every_turn":
@@ -226,7 +244,11 @@ def _check_prefix(ep: Episode, renderer: Any) -> None:
         ep.traj.metadata.setdefault("prefix_check", "unsupported")
         return
     # All messages so far belong to the current segment: a new segment re-renders the whole history.
-    drift = checker(ep.traj.messages, ep.tools, ep.segment.token_ids, ep.check_mask)
+    try:
+        drift = checker(ep.traj.messages, ep.tools, ep.segment.token_ids, ep.check_mask)
+    except AgentrollError as e:  # a diagnostic: it is noted, the episode's tokens are kept
+        ep.traj.metadata["prefix_check"] = f"failed: {type(e).__name__}: {e}"
+        return
     drifts = ep.traj.metadata.setdefault("drift", [])
     if drift is not None:
         drifts.append({"segment": len(ep.traj.segments) - 1, "token_index": drift.token_index, "why": drift.context})

@@ -18,7 +18,9 @@ class Stop:
     LENGTH = "length"  # the turn hit max_tokens
     PARSE_ERRORS = "parse_error_budget"
     TOOL_FAILURE = "tool_failure"
-    ENGINE_ERROR = "engine_error"
+    ENGINE_ERROR = "engine_error"  # the engine failed, or ended a generation itself (finish reason "abort")
+    RENDER_ERROR = "render_error"  # the template could not render what follows a turn
+    ENVIRONMENT_ERROR = "environment_error"  # the environment's respond() raised
     TIMEOUT = "timeout"
 
 
