@@ -102,7 +102,7 @@ class Trajectory:
             "id": self.id,
             "task_id": self.task_id,
             "sample_index": self.sample_index,
-            "segments": [asdict(s) for s in self.segments],
+            "segments": [_segment_to_dict(s) for s in self.segments],
             "turns": [_turn_to_dict(t) for t in self.turns],
             "messages": [m.model_dump(mode="json", exclude_defaults=True) for m in self.messages],
             "tool_results": [r.model_dump(mode="json") for r in self.tool_results],
@@ -118,7 +118,7 @@ class Trajectory:
             id=d["id"],
             task_id=d.get("task_id", ""),
             sample_index=d.get("sample_index", 0),
-            segments=[Segment(**s) for s in d.get("segments", [])],
+            segments=[_segment_from_dict(s) for s in d.get("segments", [])],
             turns=[_turn_from_dict(t) for t in d.get("turns", [])],
             messages=[Message.model_validate(m) for m in d.get("messages", [])],
             tool_results=[ToolResult.model_validate(r) for r in d.get("tool_results", [])],
@@ -129,10 +129,22 @@ class Trajectory:
         )
 
 
+def _segment_to_dict(s: Segment) -> dict[str, Any]:
+    d = asdict(s)
+    d["logprobs"] = _floats_to_json(s.logprobs)
+    return d
+
+
+def _segment_from_dict(d: dict[str, Any]) -> Segment:
+    return Segment(**{**d, "logprobs": _floats_from_json(d.get("logprobs", []))})
+
+
 def _turn_to_dict(t: Turn) -> dict[str, Any]:
     d = {name: getattr(t, name) for name in Turn.__slots__}
     d["tool_calls"] = [c.model_dump(mode="json") for c in t.tool_calls]
     d["logprobs"] = _floats_to_json(t.logprobs)
+    if t.top_logprobs is not None:
+        d["top_logprobs"] = [[(i, _float_to_json(lp)) for i, lp in row] for row in t.top_logprobs]
     return d
 
 
@@ -145,12 +157,17 @@ def _turn_from_dict(d: dict[str, Any]) -> Turn:
     return Turn(**d)
 
 
-def _floats_to_json(values: list[float] | None) -> list[float | str] | None:
-    """-inf logprobs are legal (a token the sampler could not pick); JSON has no inf, so spell it."""
+def _floats_to_json(values: list[float | None] | None) -> list[float | str | None] | None:
+    """-inf logprobs are legal (a token the sampler could not pick); JSON has no inf, so spell it ("-inf"),
+    so that strict JSON readers (pyarrow, jq, other languages) can read the trajectories."""
     if values is None:
         return None
-    return [v if math.isfinite(v) else repr(v) for v in values]
+    return [v if v is None or math.isfinite(v) else repr(v) for v in values]
 
 
-def _floats_from_json(values: list[float | str] | None) -> list[float] | None:
-    return None if values is None else [float(v) for v in values]
+def _float_to_json(v: float) -> float | str:
+    return v if math.isfinite(v) else repr(v)
+
+
+def _floats_from_json(values: list[float | str | None] | None) -> list[float | None] | None:
+    return None if values is None else [None if v is None else float(v) for v in values]

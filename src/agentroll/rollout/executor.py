@@ -69,8 +69,15 @@ class LocalExecutor:
             for task, sample in queue:  # one shared iterator: each pair is taken by exactly one worker
                 record(task, await play_episode(task, sample, self.config, self.engine, renderer, self.toolset))
 
+        # A TaskGroup: an error that stops the run (a ConfigError, a bug) cancels the other workers, so none
+        # goes on writing after the run has ended; their unfinished episodes are simply not on disk yet.
         with fewer_gc_passes():
-            await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, len(pending)))))
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(min(self.config.concurrency, len(pending))):
+                        group.create_task(worker())
+            except BaseExceptionGroup as group_error:  # the error that stopped the run, as callers expect it
+                raise group_error.exceptions[0] from None
 
     def summary(self) -> dict[str, Any]:
         return {}

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agentroll.agent import Task, get_reward, score
+from agentroll.errors import ConfigError
 from agentroll.rollout.config import RunConfig
 from agentroll.rollout.dataset import load_tasks
 from agentroll.rollout.executor import Executor, LocalExecutor, episode_id
@@ -55,11 +56,16 @@ async def run(
     """
     tasks = load_tasks(config)
     store, on_disk = open_store(run_dir, resume=resume, overwrite=overwrite)
-    _write_manifest(run_dir, config, resumed=bool(on_disk) or (resume and (run_dir / MANIFEST).exists()))
+    try:
+        _write_manifest(run_dir, config, resumed=bool(on_disk) or (resume and (run_dir / MANIFEST).exists()))
+    except BaseException:
+        store.close()
+        raise
     tally = Tally()
     for record in on_disk:
         tally.add(record)
     done = {r["id"] for r in on_disk}
+    del on_disk  # only the IDs and the tally are needed from here on
     pending = [(t, s) for t in tasks for s in range(config.samples_per_task) if episode_id(t.id, s) not in done]
     executor = executor or LocalExecutor(config, engine=engine, toolset=toolset)
     bar = None
@@ -121,10 +127,40 @@ def _write_manifest(run_dir: Path, config: RunConfig, *, resumed: bool) -> None:
         import json
 
         manifest = json.loads(path.read_text(encoding="utf-8"))
+        _check_same_episodes(manifest.get("config", {}), config.model_dump(mode="json"), run_dir)
         manifest.setdefault("resumed_at", []).append(now)
     else:
         manifest = {"config": config.model_dump(mode="json"), "started_at": now, "versions": _versions()}
     write_json(path, manifest)
+
+
+# What a resume may change: where and how fast episodes run, and how many are planned; not how one is played.
+RESUMABLE_CHANGES = {"engine", "concurrency", "output_dir", "base_dir", "samples_per_task", "dataset.limit"}
+
+
+def _check_same_episodes(started: dict[str, Any], now: dict[str, Any], run_dir: Path) -> None:
+    """A resume that would play episodes differently (sampling, prompt, tools, rewards...) would mix two
+    runs in one file: refuse it, naming the settings that differ from run.json."""
+    differ = [k for k in _flat_keys(started) | _flat_keys(now) if _get(started, k) != _get(now, k)]
+    differ = sorted(k for k in differ if k not in RESUMABLE_CHANGES)
+    if differ:
+        raise ConfigError(
+            f"{run_dir} was started with another config ({', '.join(differ)} differ from its run.json); "
+            f"resume it as it was started (agentroll run {run_dir} --resume) or start over with --overwrite"
+        )
+
+
+def _flat_keys(d: dict[str, Any], prefix: str = "") -> set[str]:
+    keys = set()
+    for k, v in d.items():
+        keys |= _flat_keys(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}"}
+    return keys
+
+
+def _get(d: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        d = d.get(part) if isinstance(d, dict) else None
+    return d
 
 
 def _versions() -> dict[str, str]:

@@ -3,13 +3,18 @@
     RUN_DIR/run.json            the manifest: config, start time(s), versions
     RUN_DIR/trajectories.jsonl  one Trajectory.to_dict() per line, appended + fsynced as each episode ends
     RUN_DIR/summary.json        written at the end of each invocation
+    RUN_DIR/.lock               held (flock) by the one process writing the run
 
 A SIGKILL can leave at most a torn last line; `open_store` drops and truncates it, so a resumed run
-re-runs exactly the episodes whose line is not complete on disk: nothing lost, nothing twice.
+re-runs exactly the episodes whose line is not complete on disk: nothing lost, nothing twice. A second
+process opening the same run directory while the first still writes it is refused (the lock), so two
+resumes of one run cannot both write the episodes they each found missing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -22,6 +27,7 @@ from agentroll.trajectory import Trajectory
 TRAJECTORIES = "trajectories.jsonl"
 MANIFEST = "run.json"
 SUMMARY = "summary.json"
+LOCK = ".lock"
 
 
 class RunStore:
@@ -31,9 +37,13 @@ class RunStore:
         self.dir = run_dir
         self.path = run_dir / TRAJECTORIES
         self._file: Any = None
+        self._lock = _lock(run_dir)
+        self._closed = False
 
     def append(self, traj: Trajectory) -> None:
         """Write one line and fsync it before returning: once this returns, the episode survives a crash."""
+        if self._closed:  # a straggler after the run ended must not write behind the summary's back
+            raise RuntimeError(f"{self.path}: the run store is closed")
         if self._file is None:
             self._file = self.path.open("ab")
         self._file.write(json.dumps(traj.to_dict(), ensure_ascii=False).encode("utf-8") + b"\n")
@@ -41,9 +51,30 @@ class RunStore:
         os.fsync(self._file.fileno())
 
     def close(self) -> None:
+        self._closed = True
         if self._file is not None:
             self._file.close()
             self._file = None
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
+
+
+def _lock(run_dir: Path) -> Any:
+    """An exclusive flock on RUN_DIR/.lock for this process, or ConfigError naming the holder."""
+    f = (run_dir / LOCK).open("a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise ConfigError(f"{run_dir} is being written by {holder}; wait for it to end (or stop it)") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()}\n")
+    f.flush()
+    return f
 
 
 def open_store(run_dir: Path, *, resume: bool, overwrite: bool = False) -> tuple[RunStore, list[dict[str, Any]]]:
@@ -54,11 +85,17 @@ def open_store(run_dir: Path, *, resume: bool, overwrite: bool = False) -> tuple
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     store = RunStore(run_dir)
-    if store.path.exists() and store.path.stat().st_size > 0 and not resume:
-        if not overwrite:
-            raise ConfigError(f"{run_dir} already holds a run: pass --resume to finish it or --overwrite to replace it")
-        store.path.unlink()
-    records = list(read_records(store.path, repair=True)) if store.path.exists() else []
+    try:
+        if store.path.exists() and store.path.stat().st_size > 0 and not resume:
+            if not overwrite:
+                raise ConfigError(
+                    f"{run_dir} already holds a run: pass --resume to finish it or --overwrite to replace it"
+                )
+            store.path.unlink()
+        records = list(read_records(store.path, repair=True)) if store.path.exists() else []
+    except BaseException:
+        store.close()
+        raise
     return store, records
 
 
@@ -90,7 +127,16 @@ def read_records(path: Path, *, repair: bool = False) -> Iterator[dict[str, Any]
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write atomically (temp file + rename), so a crash never leaves half a manifest."""
+    """Write atomically (temp file, fsync, rename), so a crash never leaves half a manifest."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    with tmp.open("w", encoding="utf-8") as f:
+        f.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+    with contextlib.suppress(OSError):  # the rename itself is durable once the directory is synced
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,98 @@
+"""What keeps a run directory one run: one writer at a time, nothing written after the run ends, no resume
+that would play episodes another way, and a file strict JSON readers can read. Real runner, renderer and
+calculator; ReplayEngine answers (no model needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from agentroll.engines.replay import ReplayEngine
+from agentroll.errors import ConfigError
+from agentroll.renderers import get_renderer
+from agentroll.rollout.config import load_config
+from agentroll.rollout.runner import run
+from agentroll.rollout.store import open_store, read_records
+from agentroll.trajectory import Segment, Trajectory, Turn
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "gsm8k_calculator.yaml"
+ANSWER = [
+    *get_renderer("smollm2").tokenizer.encode("The answer is #### 42"),
+    get_renderer("smollm2").stop_token_ids()[0],
+]
+
+
+def _config(**overrides):
+    return load_config(EXAMPLE, **{"limit": 8, "samples_per_task": 1, "concurrency": 4, **overrides})
+
+
+def test_a_second_writer_of_the_same_run_directory_is_refused(tmp_path: Path) -> None:
+    store, _ = open_store(tmp_path, resume=False)
+    with pytest.raises(ConfigError, match=f"pid {os.getpid()}"):
+        open_store(tmp_path, resume=True)
+    store.close()
+    again, _ = open_store(tmp_path, resume=True)  # the lock went with the first writer
+    again.close()
+
+
+def test_nothing_is_written_after_the_store_is_closed(tmp_path: Path) -> None:
+    store, _ = open_store(tmp_path, resume=False)
+    store.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        store.append(Trajectory(id="0:0"))
+    assert not (tmp_path / "trajectories.jsonl").exists()
+
+
+def test_an_error_that_stops_a_run_stops_every_worker_before_the_store_closes(tmp_path: Path) -> None:
+    class FailsOnce(ReplayEngine):
+        """Answers every episode, except that its third call raises (a bug anywhere below the loop)."""
+
+        async def generate(self, prompt_ids, sampling, **kw):
+            if self.calls == 2:
+                self.calls += 1
+                raise ZeroDivisionError("a bug")
+            await asyncio.sleep(0.01)  # the other workers are mid-episode when it happens
+            return await super().generate(prompt_ids, sampling, **kw)
+
+    out, lines = tmp_path / "run", tmp_path / "run" / "trajectories.jsonl"
+
+    async def caller_goes_on() -> tuple[bytes, bytes]:  # as a notebook or a trainer's loop would
+        with pytest.raises(ZeroDivisionError):  # the error itself, not an ExceptionGroup around it
+            await run(_config(), out, engine=FailsOnce([ANSWER]), progress=False)
+        written = lines.read_bytes() if lines.exists() else b""
+        await asyncio.sleep(0.3)  # workers left running would finish their episodes here
+        return written, lines.read_bytes() if lines.exists() else b""
+
+    written, after = asyncio.run(caller_goes_on())
+    assert after == written and written.count(b"\n") < 8  # the run stopped; nothing trickled in afterwards
+    summary = asyncio.run(run(_config(), out, resume=True, engine=ReplayEngine([ANSWER]), progress=False))
+    ids = [r["id"] for r in read_records(out / "trajectories.jsonl")]
+    assert len(ids) == len(set(ids)) == 8 and summary["episodes"] == 8  # resume finishes it, once each
+
+
+def test_a_resume_that_would_play_episodes_differently_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    asyncio.run(run(_config(), out, engine=ReplayEngine([ANSWER]), progress=False))
+    hotter = _config(episode={"sampling": {"temperature": 0.3}})
+    with pytest.raises(ConfigError, match=r"episode\.sampling\.temperature"):
+        asyncio.run(run(hotter, out, resume=True, engine=ReplayEngine([ANSWER]), progress=False))
+    moved = _config(engine="vllm://127.0.0.1:9", concurrency=2)  # where and how fast: a resume may change these
+    summary = asyncio.run(run(moved, out, resume=True, engine=ReplayEngine([ANSWER]), progress=False))
+    assert summary["episodes"] == 8 and summary["new_episodes"] == 0
+
+
+def test_trajectories_are_strict_json_with_infinite_logprobs_spelled(tmp_path: Path) -> None:
+    seg = Segment()
+    seg.extend([1, 2], mask=0)
+    seg.extend([3, 4], mask=1, logprobs=[-0.5, float("-inf")])
+    top = [[(3, -0.5)], [(9, float("-inf"))]]
+    turn = Turn(0, 0, 2, [3, 4], [-0.5, float("-inf")], top, "stop")
+    traj = Trajectory(id="0:0", segments=[seg], turns=[turn])
+    line = json.dumps(traj.to_dict(), allow_nan=False)  # raises on a bare -Infinity
+    back = Trajectory.from_dict(json.loads(line))
+    assert back.segments[0].logprobs == [None, None, -0.5, float("-inf")]
+    assert back.turns[0].top_logprobs[1] == [(9, float("-inf"))]
