@@ -102,6 +102,18 @@ def test_a_failure_reported_after_an_episode_settled_does_not_rerun_it() -> None
     assert ledger.complete and ledger.reruns == []
 
 
+def test_an_episode_that_takes_down_every_worker_it_runs_on_is_given_up_after_max_attempts() -> None:
+    ledger = Ledger(deque(["0:0", "1:0"]), max_attempts=2)
+    assert ledger.take("ray-0.0") == "0:0"
+    assert ledger.requeue("0:0")  # the first death: run it again
+    assert ledger.take("ray-0.1") == "0:0"
+    assert not ledger.requeue("0:0")  # the second: given up, not queued again
+    assert ledger.lost == ["0:0"] and ledger.reruns == ["0:0"] and "0:0" not in ledger.queue
+    assert ledger.take("ray-0.2") == "1:0"  # the rest of the run goes on
+    ledger.settle("1:0")
+    assert ledger.complete
+
+
 def test_concurrency_is_split_across_workers_and_each_worker_gets_at_least_one() -> None:
     assert [w.capacity for w in RayExecutor(make_config(concurrency=5), workers=2).workers] == [3, 2]
     assert [w.capacity for w in RayExecutor(make_config(concurrency=2), workers=3).workers] == [1, 1, 1]

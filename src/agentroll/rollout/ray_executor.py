@@ -39,11 +39,16 @@ HANG_TIMEOUT_S = 120.0  # a ping waits behind at most one loop turn; this is far
 @dataclass(slots=True)
 class Ledger:
     """Where each pending episode is: queued, or in flight on a named worker. Results are settled here;
-    an episode whose worker died is requeued at the front (and counted in `reruns`)."""
+    an episode whose worker died is requeued at the front (and counted in `reruns`), unless it has now
+    been running on `max_attempts` workers that died: then it is given up (`lost`), so one episode that
+    kills its worker every time cannot use up every replacement."""
 
     queue: deque[str]
     in_flight: dict[str, str] = field(default_factory=dict)  # episode ID -> worker name
     reruns: list[str] = field(default_factory=list)
+    max_attempts: int = 3
+    deaths: dict[str, int] = field(default_factory=dict)  # episode ID -> workers that died running it
+    lost: list[str] = field(default_factory=list)
 
     def take(self, worker: str) -> str | None:
         if not self.queue:
@@ -55,11 +60,18 @@ class Ledger:
     def settle(self, eid: str) -> None:
         self.in_flight.pop(eid, None)
 
-    def requeue(self, eid: str) -> None:
-        """Its worker died before answering: run it again, before anything not yet started."""
-        if self.in_flight.pop(eid, None) is not None:
-            self.queue.appendleft(eid)
-            self.reruns.append(eid)
+    def requeue(self, eid: str) -> bool:
+        """Its worker died before answering: run it again, before anything not yet started. False when it
+        is given up instead (settled; the caller records it)."""
+        if self.in_flight.pop(eid, None) is None:
+            return True  # settled already: a late report of a death changes nothing
+        self.deaths[eid] = self.deaths.get(eid, 0) + 1
+        if self.deaths[eid] >= self.max_attempts:
+            self.lost.append(eid)
+            return False
+        self.queue.appendleft(eid)
+        self.reruns.append(eid)
+        return True
 
     @property
     def complete(self) -> bool:
@@ -274,7 +286,8 @@ class RayExecutor:
         task, sample = job
         error = fut.exception()
         if isinstance(error, RayActorError):
-            self.ledger.requeue(episode_id(task.id, sample))
+            if not self.ledger.requeue(episode_id(task.id, sample)):
+                record(task, _lost(task, sample, self.ledger.max_attempts, error))
             if current and w.alive:  # the first failed call of this worker
                 revivals[asyncio.ensure_future(self._revive(w, w.handle))] = w
                 w.alive, w.generation, w.in_flight = False, w.generation + 1, 0
@@ -307,6 +320,7 @@ class RayExecutor:
             "hung_workers": self.hung,
             "rerun_episodes": len(self.ledger.reruns),
             "rerun_ids": sorted(set(self.ledger.reruns)),
+            "lost_ids": sorted(self.ledger.lost),
             "duplicates_dropped": self.duplicates,
         }
 
@@ -333,6 +347,18 @@ class RayExecutor:
 
 async def _get(ref: Any) -> Any:
     return await ref
+
+
+def _lost(task: Task, sample: int, attempts: int, error: BaseException) -> Trajectory:
+    """The record of an episode given up: every worker that ran it died (a tool that kills its process...)."""
+    return Trajectory(
+        id=episode_id(task.id, sample),
+        task_id=task.id,
+        sample_index=sample,
+        messages=list(task.messages),
+        stop_reason="error",
+        metadata={"error": f"worker_lost: {attempts} Ray workers died running this episode; last: {error}"},
+    )
 
 
 def _kill(handle: Any) -> None:
