@@ -21,17 +21,18 @@ CALC = ToolSpec(
 CALL = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "2 + 2 · 3 🙂"}}\n</tool_call>'
 
 
-def _call(forced: list[int]) -> ChatCall:
-    return ChatCall([Message(role="user", content="hi")], [CALC], SamplingParams(), forced, False, 0, False, True)
+def _call(forced: list[int], stop: tuple[str, ...] = ()) -> ChatCall:
+    sampling = SamplingParams(stop=stop)
+    return ChatCall([Message(role="user", content="hi")], [CALC], sampling, forced, False, 0, False, True)
 
 
-def _stream(renderer, text: str, forced_text: str = "") -> tuple[list[dict], object]:
+def _stream(renderer, text: str, forced_text: str = "", stop: tuple[str, ...] = ()) -> tuple[list[dict], object]:
     from agentroll.renderers.toolcalls import get_parser
 
     forced = renderer.tokenizer.encode(forced_text) if forced_text else []
     sampled = [*renderer.tokenizer.encode(text), renderer.stop_token_ids()[0]]
     parser = get_parser(renderer.config.tool_format).stream([CALC])
-    live = LiveChoice(0, _call(forced), parser, renderer, renderer.tokenizer.decode)
+    live = LiveChoice(0, _call(forced, stop), parser, renderer, renderer.tokenizer.decode)
     bodies: list[dict] = []
     for k in range(1, len(sampled)):
         bodies += live.update(Completion(sampled[:k], finish_reason=None))
@@ -80,6 +81,16 @@ def test_a_forced_opener_streams_with_the_first_sampled_token(smollm2):
     _, calls = _joined(bodies)
     assert calls[0]["name"] == "calculator"
     assert json.loads(calls[0]["arguments"]) == choice.returned.tool_calls[0].arguments
+
+
+def test_streamed_content_ends_before_a_stop_string_as_the_returned_message_does(smollm2):
+    # An engine that stopped on "Observation:" still returns the tokens that spell it (and what shares
+    # their last token); the client reads the text before it.
+    bodies, choice = _stream(smollm2, "Thought: add them. Observation: 5", stop=("Observation:",))
+    content, _ = _joined(bodies)
+    assert content == choice.returned.content
+    assert "Observation" not in content and content.startswith("Thought: add them.")
+    assert "Observation:" in choice.parsed.message.content  # what the model sampled, as a session records it
 
 
 def test_streaming_decodes_each_token_a_bounded_number_of_times(smollm2):

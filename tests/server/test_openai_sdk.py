@@ -139,3 +139,16 @@ def test_tool_schema_reaches_the_prompt_verbatim(sdk, renderer):
     assert r.choices[0].model_extra["prompt_token_ids"] == renderer.render(
         [Message.from_openai(m) for m in messages], tools
     )
+
+
+def test_stop_strings_end_the_text_the_client_reads_and_the_tokens_keep_them(sdk, renderer):
+    count = [{"role": "user", "content": "Count from 1 to 20, one number per line."}]
+    kw = {"model": MODEL, "max_tokens": 64, "temperature": 0, "stop": ["5"], "extra_body": {"return_token_ids": True}}
+    choice = sdk.chat.completions.create(messages=count, **kw).choices[0]
+    sampled = renderer.tokenizer.decode(choice.model_extra["token_ids"])
+    assert "5" in sampled and "5" not in choice.message.content  # the engine stopped on it; the text ends before
+    assert choice.finish_reason == "stop" and choice.message.content.strip() in sampled
+    chunks = list(sdk.chat.completions.create(messages=count, stream=True, **kw))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == choice.message.content
+    text = sdk.completions.create(model=MODEL, prompt="1, 2, 3, 4,", max_tokens=16, temperature=0, stop=[" 7"])
+    assert " 7" not in text.choices[0].text and text.choices[0].finish_reason == "stop"

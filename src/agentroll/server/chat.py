@@ -23,7 +23,7 @@ from agentroll.server.errors import APIError, from_agentroll
 from agentroll.server.errors import body as error_body
 from agentroll.server.protocol import ChatCompletionRequest
 from agentroll.server.requests import ChatCall, chat_call
-from agentroll.server.responses import Choice, chat_body, returned_message, sse, usage
+from agentroll.server.responses import Choice, before_stop, chat_body, returned_message, sse, usage
 from agentroll.server.sessions import Session, SessionStore
 from agentroll.server.streaming import Feed, LiveChoice, chunk, event_stream
 from agentroll.trajectory import Completion
@@ -178,7 +178,7 @@ async def _sample(gen: Generator, call: ChatCall, prompt: list[int], n: int, ses
     for i, c in enumerate(completions):
         parsed = gen.renderer.parse([*call.forced, *c.token_ids], call.tools)
         returned, indices = returned_message(parsed, call.parallel_tool_calls)
-        choices.append(Choice(i, c, parsed, returned, indices))
+        choices.append(Choice(i, c, parsed, before_stop(returned, call.sampling.stop), indices))
     return choices
 
 

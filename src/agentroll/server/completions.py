@@ -20,6 +20,7 @@ from agentroll.server.errors import body as error_body
 from agentroll.server.protocol import CompletionRequest
 from agentroll.server.requests import sampling_params
 from agentroll.server.responses import sse, text_ids
+from agentroll.server.stop_strings import StopFilter, cut
 from agentroll.server.streaming import event_stream
 from agentroll.trajectory import Completion
 
@@ -31,6 +32,7 @@ class TextCall:
     logprobs: bool
     token_ids: bool
     echo: bool
+    stops: tuple[str, ...] = ()  # the text ends before the first (stop_strings.py)
 
 
 async def text_completion(gen: Generator, req: CompletionRequest) -> Any:
@@ -38,14 +40,15 @@ async def text_completion(gen: Generator, req: CompletionRequest) -> Any:
     if req.suffix:
         raise APIError(400, "suffix: not supported (no fill-in-the-middle template)", param="suffix")
     prompt = _text_prompt(gen, req.prompt)
+    sampling = sampling_params(req, gen.renderer, req.max_tokens or 16, req.logprobs or 0)
     call = TextCall(
         prompt=prompt,
         prompt_text=gen.renderer.tokenizer.decode(prompt) if req.echo else "",
         logprobs=req.logprobs is not None or bool(req.return_logprobs),
         token_ids=req.return_token_ids,
         echo=req.echo,
+        stops=sampling.stop,
     )
-    sampling = sampling_params(req, gen.renderer, req.max_tokens or 16, req.logprobs or 0)
     rid = f"cmpl-{uuid.uuid4().hex}"
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
@@ -79,7 +82,8 @@ def _text_prompt(gen: Generator, prompt: str | list[int] | list[str]) -> list[in
 
 
 def _choice(gen: Generator, call: TextCall, i: int, c: Completion) -> dict[str, Any]:
-    text = call.prompt_text + gen.renderer.tokenizer.decode(text_ids(c, gen.renderer.stop_token_ids()))
+    sampled = gen.renderer.tokenizer.decode(text_ids(c, gen.renderer.stop_token_ids()))
+    text = call.prompt_text + cut(sampled, call.stops)
     out: dict[str, Any] = {"index": i, "text": text, "finish_reason": c.finish_reason}
     out["logprobs"] = _logprobs(gen, c, 0, len(c.token_ids), 0, call.prompt_text) if call.logprobs else None
     if call.token_ids:
@@ -115,6 +119,7 @@ async def _stream(gen: Generator, rid: str, call: TextCall, feed: Any, include_u
 @dataclass(slots=True)
 class _Sent:
     text: IncrementalDecoder  # the sampled text sent so far, decoded as it comes
+    stops: StopFilter  # what of it may go out: nothing from a stop string on
     tokens: int = 0  # sampled tokens whose logprobs went out
     offset: int = 0  # text offset of the next logprob entry
     echoed: bool = False  # the echoed prompt went out (with the first delta)
@@ -128,7 +133,7 @@ async def _chunks(gen: Generator, rid: str, call: TextCall, first: Any, feed: An
         while item is not None:
             i, c = item
             if i not in sent:
-                sent[i] = _Sent(IncrementalDecoder(gen.renderer.tokenizer.decode))
+                sent[i] = _Sent(IncrementalDecoder(gen.renderer.tokenizer.decode), StopFilter(call.stops))
             body = _delta(gen, call, i, c, sent[i])
             if body is not None:
                 yield sse(_body(gen, rid, [body]))
@@ -147,9 +152,11 @@ async def _chunks(gen: Generator, rid: str, call: TextCall, first: Any, feed: An
 def _delta(gen: Generator, call: TextCall, i: int, c: Completion, sent: _Sent) -> dict[str, Any] | None:
     """The chunk choice for what `c` added; None when nothing new can be sent yet."""
     echo = "" if sent.echoed else call.prompt_text
-    new_text = sent.text.sync(text_ids(c, gen.renderer.stop_token_ids()), final=c.finish_reason is not None)
+    done = c.finish_reason is not None
+    new_text = sent.text.sync(text_ids(c, gen.renderer.stop_token_ids()), final=done)
     if sent.text.pending:
         return None  # an unfinished UTF-8 character: wait for its next byte (at the end it goes out as U+FFFD)
+    new_text = sent.stops.feed(new_text) + (sent.stops.flush() if done else "")
     if not new_text and not echo and c.finish_reason is None:
         return None
     out: dict[str, Any] = {"index": i, "text": echo + new_text, "finish_reason": c.finish_reason, "logprobs": None}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentroll.server.requests import ChatCall
+from agentroll.server.stop_strings import cut
 from agentroll.trajectory import Completion
 from agentroll.types import Message, ParsedMessage, ParsedToolCall, ParseStatus
 
@@ -49,6 +50,13 @@ def new_call_id() -> str:
     """Unique across a conversation: parsers number calls per turn (`call_0`), and clients (the agents
     SDK) match results to calls by id across a conversation."""
     return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def before_stop(m: Message, stops: Sequence[str]) -> Message:
+    """The message as the client gets it: content cut before the first stop string (stop_strings.py)."""
+    if not stops or not isinstance(m.content, str):
+        return m
+    return m.model_copy(update={"content": cut(m.content, stops)})
 
 
 def carrying(parsed: ParsedMessage, ids: dict[int, str]) -> Message:

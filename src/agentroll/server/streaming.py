@@ -24,6 +24,7 @@ from agentroll.renderers.incremental import IncrementalDecoder
 from agentroll.server.requests import ChatCall
 from agentroll.server.responses import (
     Choice,
+    before_stop,
     call_errors,
     carrying,
     finish_reason,
@@ -32,6 +33,7 @@ from agentroll.server.responses import (
     text_ids,
     token_logprobs,
 )
+from agentroll.server.stop_strings import StopFilter
 from agentroll.trajectory import Completion
 
 
@@ -45,6 +47,7 @@ class LiveChoice:
     renderer: Any
     decode: Any  # token id -> text, for logprob entries
     text: IncrementalDecoder | None = None  # forced opener + sampled tokens so far, decoded as they come
+    stops: StopFilter | None = None  # content is sent up to the request's first stop string
     fed: int = 0  # sampled tokens decoded and fed to the parser
     logprobs_sent: int = 0  # sampled tokens whose logprobs went out
     calls: dict[int, tuple[int, str]] = field(default_factory=dict)  # parser index -> (client index, id)
@@ -53,6 +56,7 @@ class LiveChoice:
         """Chunk choice bodies for the tokens `c` added since the last update."""
         if self.text is None:
             self.text = IncrementalDecoder(self.renderer.tokenizer.decode)
+            self.stops = StopFilter(self.call.sampling.stop)
         out: list[dict[str, Any]] = []
         upto = len(text_ids(c, self.renderer.stop_token_ids()))
         while self.fed < upto:  # token by token, so each token's text reaches the parser as it is known
@@ -72,10 +76,13 @@ class LiveChoice:
         """The full parse of the finished turn, and the last chunk bodies (flushed deltas, finish)."""
         out = self.update(c, final=True)
         out.extend(self._bodies(self.parser.flush(), c))
+        held = self.stops.flush() if self.stops is not None else ""
+        if held:  # text held back in case it began a stop string: it did not
+            out.append({"index": self.index, "delta": {"content": held}, "finish_reason": None, "logprobs": None})
         parsed = self.renderer.parse([*self.call.forced, *c.token_ids], self.call.tools)
         streamed = sorted(self.calls, key=lambda p: self.calls[p][0])  # parser indices in client order
         kept = [p for p in streamed if p < len(parsed.tool_calls) and runnable(parsed.tool_calls[p])]
-        returned = carrying(parsed, {p: self.calls[p][1] for p in kept})
+        returned = before_stop(carrying(parsed, {p: self.calls[p][1] for p in kept}), self.call.sampling.stop)
         choice = Choice(self.index, c, parsed, returned, kept)
         last: dict[str, Any] = {"index": self.index, "delta": {}, "finish_reason": finish_reason(choice)}
         last["logprobs"] = self._logprobs(c, len(c.token_ids))
@@ -98,7 +105,9 @@ class LiveChoice:
     def _openai_deltas(self, deltas: Sequence[Any]) -> Iterator[dict[str, Any]]:
         for d in deltas:
             if d.content:
-                yield {"content": d.content}
+                content = self.stops.feed(d.content) if self.stops is not None else d.content
+                if content:
+                    yield {"content": content}
             elif d.reasoning:
                 yield {"reasoning_content": d.reasoning}
             elif d.name is not None:  # a call's first delta: it gets its client index and id now
