@@ -51,6 +51,11 @@ class EngineTimeout(EngineError, TimeoutError):
     """A generation request exceeded its deadline."""
 
 
+class EngineRejected(EngineError, ValueError):
+    """The engine refused the request itself as invalid (an HTTP 400/422, a vLLM validation error): the
+    request is at fault, not the engine, so sending it again or elsewhere would not help."""
+
+
 class ContextOverflow(EngineError, ValueError):
     """prompt + max_tokens exceeds the engine's context window; the request is never sent."""
 

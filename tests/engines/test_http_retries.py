@@ -17,7 +17,7 @@ from agentroll.engines.http import MISSING, HTTPClient, RetryPolicy
 from agentroll.engines.launch import free_port
 from agentroll.engines.sglang import SGLangEngine
 from agentroll.engines.vllm_server import VLLMServerEngine
-from agentroll.errors import ContextOverflow, EngineError, EngineTimeout, EngineUnavailable
+from agentroll.errors import ContextOverflow, EngineError, EngineRejected, EngineTimeout, EngineUnavailable
 from agentroll.types import SamplingParams
 
 FAST = RetryPolicy(attempts=3, backoff_s=0.01)
@@ -95,7 +95,7 @@ def test_persistent_5xx_gives_engine_unavailable_after_bounded_tries() -> None:
 
 def test_a_rejected_request_is_never_resent() -> None:
     async def check(client: HTTPClient) -> None:
-        with pytest.raises(EngineError, match="temperature") as err:
+        with pytest.raises(EngineRejected, match="temperature") as err:  # the request's fault: a 400 upstream
             await client.post_json("/bad", {})
         assert not isinstance(err.value, EngineUnavailable)
         with pytest.raises(ContextOverflow):

@@ -107,3 +107,18 @@ def test_response_format_json_schema_is_enforced(sdk):
         else:
             content = sdk.chat.completions.create(**kwargs).choices[0].message.content
         jsonschema.validate(json.loads(content), schema)
+
+
+def test_a_schema_the_engine_cannot_compile_is_a_400_the_client_does_not_retry(sdk):
+    # A backreference: a valid regex for jsonschema, one vLLM's grammar backend (xgrammar) cannot compile.
+    # The request, not the engine, is at fault.
+    schema = {"type": "object", "properties": {"a": {"type": "string", "pattern": "(a)\\1"}}, "required": ["a"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "twice", "schema": schema}}
+    kwargs = {"model": MODEL, "messages": COUNT, "max_tokens": 8, "response_format": fmt}
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as e:
+            r = sdk.chat.completions.create(**kwargs, stream=stream)
+            list(r) if stream else None
+        assert e.value.body["code"] == "invalid_request" and "refused" in e.value.body["message"]
+    ok = sdk.chat.completions.create(model=MODEL, messages=COUNT, max_tokens=4)  # and the engine serves on
+    assert ok.choices[0].message.content is not None

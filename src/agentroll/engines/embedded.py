@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentroll.engines.base import check_context, normalize_finish_reason
-from agentroll.errors import ConfigError, EngineError, EngineTimeout, EngineUnavailable
+from agentroll.errors import ConfigError, EngineError, EngineRejected, EngineTimeout, EngineUnavailable
 from agentroll.trajectory import Completion, TopK
 from agentroll.types import SamplingParams
 
@@ -207,8 +207,14 @@ async def _outputs(llm: Any, prompt_ids: Sequence[int], sp: Any, rid: str) -> As
             yield out
     except (asyncio.CancelledError, GeneratorExit):
         raise  # vLLM aborts the request when its generator is closed
-    except Exception as e:  # EngineDeadError, validation errors
-        raise EngineError(f"embedded request {rid}: {type(e).__name__}: {e}") from e
+    except Exception as e:  # EngineDeadError; a request vLLM refuses (grammar, parameters) is the caller's fault
+        kind = EngineRejected if _refused(e) else EngineError
+        raise kind(f"embedded request {rid}: {type(e).__name__}: {e}") from e
+
+
+def _refused(e: Exception) -> bool:
+    """vLLM's errors caused by the request (VLLMClientError, its 4xx; plain validation errors before it)."""
+    return isinstance(e, ValueError | TypeError) or any(c.__name__ == "VLLMClientError" for c in type(e).__mro__)
 
 
 def to_vllm(s: SamplingParams) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from agentroll.errors import ContextOverflow, EngineError, EngineTimeout, EngineUnavailable
+from agentroll.errors import ContextOverflow, EngineError, EngineRejected, EngineTimeout, EngineUnavailable
 
 _CONTEXT_WORDS = ("maximum context length", "max_model_len", "context length", "too long")
 
@@ -175,6 +175,8 @@ def _raise_for_status(status: int, body: bytes, what: str) -> None:
         raise EngineUnavailable(f"{what}: HTTP {status}: {text}")
     if status == 400 and any(w in text.lower() for w in _CONTEXT_WORDS):
         raise ContextOverflow(f"{what}: {text}")
+    if status in (400, 413, 422):
+        raise EngineRejected(f"{what}: HTTP {status}: {text}")
     raise EngineError(f"{what}: HTTP {status}: {text}")
 
 

@@ -19,6 +19,7 @@ from agentroll.errors import (
     ConfigError,
     ContextOverflow,
     EngineError,
+    EngineRejected,
     EngineTimeout,
     EngineUnavailable,
     RenderError,
@@ -46,6 +47,8 @@ def from_agentroll(e: AgentrollError, param: str | None = None) -> APIError:
     """Type an agentroll error at the HTTP boundary."""
     if isinstance(e, ContextOverflow):
         return APIError(400, f"{param or 'messages'}: {e}", param=param or "messages", code="context_length_exceeded")
+    if isinstance(e, EngineRejected):  # the request was at fault: a 4xx, so clients do not retry it
+        return APIError(400, f"the engine refused the request: {e}", code="invalid_request")
     if isinstance(e, EngineUnavailable | EngineTimeout):
         return APIError(503, f"engine unavailable: {e}", code="engine_unavailable")
     if isinstance(e, EngineError):
