@@ -2,8 +2,8 @@
 
     app = create_app(ServerConfig(engine="embedded", renderer="smollm2"))
 
-Routes: /health, /v1/models, /v1/chat/completions, /v1/completions, and the same /v1 routes under
-/sessions/{id}/ (chat calls there are stitched into the session's trajectory), plus
+Routes: /health, /v1/models, /v1/chat/completions, /v1/completions, /sessions/{id}/v1/models and
+/sessions/{id}/v1/chat/completions (chat calls there are stitched into the session's trajectory), plus
 GET /sessions, GET /sessions/{id}/trajectory, POST /sessions/{id}/reward, POST /sessions/{id}/verify,
 DELETE /sessions/{id},
 GET /sessions/export.
@@ -86,24 +86,32 @@ def create_app(config: ServerConfig, *, engine: Any = None, renderer: Any = None
 
     @app.post("/v1/chat/completions", dependencies=[auth], responses=_ERRORS)
     async def chat(
-        req: ChatCompletionRequest, x_agentroll_session: str | None = Header(None, include_in_schema=False)
+        req: ChatCompletionRequest,
+        request: Request,
+        x_agentroll_session: str | None = Header(None, include_in_schema=False),
     ) -> Any:
         """A plain call, or a session call when the client names one in the X-Agentroll-Session header
         (for clients whose base_url cannot carry the /sessions/{id} prefix)."""
         sid = _session_id(x_agentroll_session) if x_agentroll_session is not None else None
-        return await chat_completion(gen(), req, sid)
+        return await _unless_client_leaves(request, chat_completion(gen(), req, sid))
 
     @app.post("/v1/completions", dependencies=[auth], responses=_ERRORS)
-    async def completions(req: CompletionRequest) -> Any:
-        return await text_completion(gen(), req)
+    async def completions(
+        req: CompletionRequest,
+        request: Request,
+        x_agentroll_session: str | None = Header(None, include_in_schema=False),
+    ) -> Any:
+        if x_agentroll_session is not None:
+            raise APIError(400, "X-Agentroll-Session: sessions record chat calls only", param="X-Agentroll-Session")
+        return await _unless_client_leaves(request, text_completion(gen(), req))
 
     @app.get("/sessions/{session_id}/v1/models", dependencies=[auth])
     async def session_models(session_id: str) -> dict[str, Any]:
         return gen().models_body()
 
     @app.post("/sessions/{session_id}/v1/chat/completions", dependencies=[auth], responses=_ERRORS)
-    async def session_chat(session_id: str, req: ChatCompletionRequest) -> Any:
-        return await chat_completion(gen(), req, _session_id(session_id))
+    async def session_chat(session_id: str, req: ChatCompletionRequest, request: Request) -> Any:
+        return await _unless_client_leaves(request, chat_completion(gen(), req, _session_id(session_id)))
 
     @app.get("/sessions", dependencies=[auth])
     async def sessions() -> dict[str, Any]:
@@ -211,3 +219,30 @@ def _session(gen: Generator, session_id: str) -> Any:
 def _summary(s: Any) -> dict[str, Any]:
     t = s.traj
     return {"id": s.id, "turns": len(t.turns), "segments": len(t.segments), "reward": t.reward}
+
+
+async def _unless_client_leaves(request: Request, work: Any) -> Any:
+    """Run a route's work, cancelled if the client hangs up first, as vLLM's `with_cancellation` does:
+    the engine requests are aborted (their slots freed) and a session records nothing the client never
+    got. A streamed answer is handed back at once; its response watches the connection itself."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait([task, gone], return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # the server is stopping: the work goes with it
+        task.cancel()
+        raise
+    finally:
+        gone.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return Response(status_code=499)  # nobody reads it: the client has gone
+    return task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client disconnects (the body is read by then: the next message is the hang-up)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

@@ -18,11 +18,11 @@ from typing import Any
 from fastapi.responses import StreamingResponse
 
 from agentroll.engines.base import stream_completion
-from agentroll.errors import AgentrollError
+from agentroll.errors import AgentrollError, EngineError
 from agentroll.server.errors import APIError, from_agentroll
 from agentroll.server.errors import body as error_body
 from agentroll.server.protocol import ChatCompletionRequest
-from agentroll.server.requests import ChatCall, chat_call
+from agentroll.server.requests import ChatCall, chat_call, fitted
 from agentroll.server.responses import Choice, before_stop, chat_body, returned_message, sse, usage
 from agentroll.server.sessions import Session, SessionStore
 from agentroll.server.streaming import Feed, LiveChoice, chunk, event_stream
@@ -67,7 +67,10 @@ class Generator:
         """n completions of one prompt; seeds differ per choice so choices differ when a seed is given."""
         with self.admitted(n):
             try:
-                return await asyncio.gather(*(self._one(prompt, sampling, i, session_id) for i in range(n)))
+                completions = await asyncio.gather(*(self._one(prompt, sampling, i, session_id) for i in range(n)))
+                for c in completions:
+                    check_not_aborted(c)
+                return completions
             except AgentrollError as e:
                 raise self.api_error(e, prompt) from e
 
@@ -89,7 +92,7 @@ class Generator:
         """Count n choices as waiting; refuse (429) past the concurrency + queue limit."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_concurrency)
-        if self.waiting >= self.max_concurrency + self.max_queue:
+        if self.waiting + n > self.max_concurrency + self.max_queue:
             raise APIError(429, "the engine is saturated; retry later", code="engine_saturated")
         self.waiting += n
 
@@ -113,6 +116,12 @@ class Generator:
             kw = {"timeout": self.timeout_s, "session_id": session_id}
             async for c in stream_completion(self.engine, prompt, _choice_seed(sampling, i), **kw):
                 yield c
+
+
+def check_not_aborted(c: Completion) -> None:
+    """An answer the engine cut off itself (finish reason "abort") is an engine failure, not an answer."""
+    if c.finish_reason == "abort":
+        raise EngineError(f"the engine aborted the generation: {c.meta.get('abort_message') or 'no reason given'}")
 
 
 def _choice_seed(sampling: SamplingParams, i: int) -> SamplingParams:
@@ -173,7 +182,8 @@ def _render(gen: Generator, call: ChatCall) -> list[int]:
 
 
 async def _sample(gen: Generator, call: ChatCall, prompt: list[int], n: int, session_id: str | None) -> list[Choice]:
-    completions = await gen.generate(prompt, call.sampling, n, session_id)
+    sampling = fitted(call.sampling, call.max_tokens_given, len(prompt), gen.engine.max_model_len)
+    completions = await gen.generate(prompt, sampling, n, session_id)
     choices = []
     for i, c in enumerate(completions):
         parsed = gen.renderer.parse([*call.forced, *c.token_ids], call.tools)
@@ -195,7 +205,8 @@ async def _stream_chat(
     try:
         started = time.monotonic()
         plan, prompt = _planned_prompt(gen, session, call) if session else (None, [*_render(gen, call), *call.forced])
-        feed = gen.stream(prompt, call.sampling, n, session.id if session else None)
+        sampling = fitted(call.sampling, call.max_tokens_given, len(prompt), gen.engine.max_model_len)
+        feed = gen.stream(prompt, sampling, n, session.id if session else None)
         first = await feed.next()
     except BaseException:
         if feed is not None:

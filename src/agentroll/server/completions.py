@@ -18,7 +18,7 @@ from agentroll.server.chat import Generator
 from agentroll.server.errors import APIError
 from agentroll.server.errors import body as error_body
 from agentroll.server.protocol import CompletionRequest
-from agentroll.server.requests import sampling_params
+from agentroll.server.requests import check_stream_options, fitted, sampling_params
 from agentroll.server.responses import sse, text_ids
 from agentroll.server.stop_strings import StopFilter, cut
 from agentroll.server.streaming import event_stream
@@ -39,8 +39,10 @@ async def text_completion(gen: Generator, req: CompletionRequest) -> Any:
     gen.check_model(req.model)
     if req.suffix:
         raise APIError(400, "suffix: not supported (no fill-in-the-middle template)", param="suffix")
+    check_stream_options(req)
     prompt = _text_prompt(gen, req.prompt)
     sampling = sampling_params(req, gen.renderer, req.max_tokens or 16, req.logprobs or 0)
+    sampling = fitted(sampling, req.max_tokens is not None, len(prompt), gen.engine.max_model_len)
     call = TextCall(
         prompt=prompt,
         prompt_text=gen.renderer.tokenizer.decode(prompt) if req.echo else "",

@@ -7,6 +7,7 @@ could not pick), so `jsonable` spells those as strings ("-inf") in responses. Fi
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import tempfile
@@ -33,8 +34,9 @@ def jsonable(obj: Any) -> Any:
 
 
 def finished(sessions: Iterable[Any], renderer: Any) -> list[Trajectory]:
-    """Every session that sampled at least once, prefix-checked now."""
-    return [s.snapshot(renderer) for s in sessions if s.traj.turns]
+    """Every session that sampled at least once, prefix-checked now: copies taken on the event loop, so
+    an export serialised in a worker thread never reads a session that a new call is extending."""
+    return [copy.deepcopy(s.snapshot(renderer)) for s in sessions if s.traj.turns]
 
 
 def jsonl_lines(trajs: Iterable[Trajectory]) -> Iterator[str]:

@@ -26,6 +26,7 @@ class ChatCall:
     top_logprobs: int
     token_ids: bool  # return prompt/completion token IDs (extension)
     parallel_tool_calls: bool
+    max_tokens_given: bool = True  # False: the server's default, which shrinks to fit the context
 
 
 def chat_call(req: ChatCompletionRequest, renderer: Any, default_max_tokens: int) -> ChatCall:
@@ -38,6 +39,7 @@ def chat_call(req: ChatCompletionRequest, renderer: Any, default_max_tokens: int
     want_logprobs = bool(req.logprobs or req.return_logprobs)
     if req.top_logprobs and not want_logprobs:
         raise APIError(400, "top_logprobs: requires logprobs: true", param="top_logprobs")
+    check_stream_options(req)
     max_tokens = req.max_completion_tokens or req.max_tokens
     sampling = sampling_params(req, renderer, max_tokens or default_max_tokens, req.top_logprobs or 0)
     return ChatCall(
@@ -49,7 +51,21 @@ def chat_call(req: ChatCompletionRequest, renderer: Any, default_max_tokens: int
         top_logprobs=req.top_logprobs or 0,
         token_ids=req.return_token_ids,
         parallel_tool_calls=req.parallel_tool_calls is not False,
+        max_tokens_given=max_tokens is not None,
     )
+
+
+def check_stream_options(req: Any) -> None:
+    if req.stream_options is not None and not req.stream:
+        raise APIError(400, "stream_options: only allowed with stream: true", param="stream_options")
+
+
+def fitted(sampling: SamplingParams, given: bool, prompt_len: int, window: int | None) -> SamplingParams:
+    """A default max_tokens shrinks to what the context has left, as vLLM's does; one the client set is
+    kept (too large is a 400 naming it)."""
+    if given or window is None or prompt_len + sampling.max_tokens <= window or prompt_len >= window:
+        return sampling
+    return sampling.model_copy(update={"max_tokens": window - prompt_len})
 
 
 def sampling_params(req: _Sampling, renderer: Any, max_tokens: int, top_logprobs: int) -> SamplingParams:

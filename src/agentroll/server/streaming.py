@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
-from agentroll.errors import AgentrollError
+from agentroll.errors import AgentrollError, EngineError
 from agentroll.renderers.incremental import IncrementalDecoder
 from agentroll.server.requests import ChatCall
 from agentroll.server.responses import (
@@ -161,6 +161,9 @@ class Feed:
             elif isinstance(item, Exception):
                 raise item
             else:
+                if item.finish_reason == "abort":  # cut off by the engine: an error event, not a finish
+                    reason = item.meta.get("abort_message") or "no reason given"
+                    raise self._errors(EngineError(f"the engine aborted the generation: {reason}"))
                 return i, item
         return None
 
