@@ -33,6 +33,7 @@ def test_torn_last_line_is_dropped_and_truncated_on_resume(tmp_path: Path) -> No
     with (tmp_path / "trajectories.jsonl").open("ab") as f:
         f.write(b'{"id": "1:0", "segments": [{"token_ids": [1, 2')  # what a SIGKILL mid-write leaves
     _, records = open_store(tmp_path, resume=True)
+    records = list(records)
     assert [r["id"] for r in records] == ["0:0", "0:1"]
     assert (tmp_path / "trajectories.jsonl").stat().st_size == intact
     assert Trajectory.from_dict(records[1]).segments[0].logprobs[-1] == float("-inf")
@@ -58,7 +59,7 @@ def test_existing_run_needs_resume_or_overwrite(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--resume"):
         open_store(tmp_path, resume=False)
     _, records = open_store(tmp_path, resume=False, overwrite=True)
-    assert records == []
+    assert list(records) == []
 
 
 def test_unknown_config_key_is_named(tmp_path: Path) -> None:
@@ -103,3 +104,21 @@ def test_hf_datasets_folder_becomes_tasks(tmp_path: Path) -> None:
     cfg.write_text("dataset: {path: ds, format: hf-datasets, answer_pattern: '####\\s*(.+)$'}\n")
     (task,) = load_tasks(load_config(cfg))
     assert task.messages[-1].content == "1 + 1?" and task.answer == "2"
+
+
+def test_resume_reads_the_records_one_at_a_time_not_all_at_once(tmp_path: Path) -> None:
+    import tracemalloc
+
+    store, _ = open_store(tmp_path, resume=False)
+    for i in range(200):  # ~6 MB on disk; as dicts all at once, ~40 MB
+        seg = Segment()
+        seg.extend(list(range(1000, 6000)), mask=0)
+        store.append(Trajectory(id=f"{i}:0", task_id=str(i), segments=[seg], stop_reason="done"))
+    store.close()
+    tracemalloc.start()
+    store, records = open_store(tmp_path, resume=True)
+    ids = [r["id"] for r in records]
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    store.close()
+    assert len(ids) == 200 and peak < 4 * 2**20, peak  # about one record's worth at a time

@@ -57,15 +57,14 @@ async def run(
     tasks = load_tasks(config)
     store, on_disk = open_store(run_dir, resume=resume, overwrite=overwrite)
     try:
-        _write_manifest(run_dir, config, resumed=bool(on_disk) or (resume and (run_dir / MANIFEST).exists()))
+        _write_manifest(run_dir, config, resumed=resume and (run_dir / MANIFEST).exists())
     except BaseException:
         store.close()
         raise
-    tally = Tally()
-    for record in on_disk:
+    tally, done = Tally(), set()
+    for record in on_disk:  # read once, one record at a time: only the IDs and the counts are kept
         tally.add(record)
-    done = {r["id"] for r in on_disk}
-    del on_disk  # only the IDs and the tally are needed from here on
+        done.add(record["id"])
     pending = [(t, s) for t in tasks for s in range(config.samples_per_task) if episode_id(t.id, s) not in done]
     executor = executor or LocalExecutor(config, engine=engine, toolset=toolset)
     bar = None

@@ -77,11 +77,12 @@ def _lock(run_dir: Path) -> Any:
     return f
 
 
-def open_store(run_dir: Path, *, resume: bool, overwrite: bool = False) -> tuple[RunStore, list[dict[str, Any]]]:
-    """The store and the records already on disk (empty for a fresh run).
+def open_store(run_dir: Path, *, resume: bool, overwrite: bool = False) -> tuple[RunStore, Iterator[dict[str, Any]]]:
+    """The store and the records already on disk (none for a fresh run), read lazily: a resumed run of
+    100,000 episodes needs their IDs and counts, not every trajectory in memory at once.
 
     A directory that already holds trajectories needs `resume` (finish it) or `overwrite` (start over),
-    so a second run never silently mixes with an old one.
+    so a second run never silently mixes with an old one. A torn last line is cut off here.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     store = RunStore(run_dir)
@@ -92,38 +93,44 @@ def open_store(run_dir: Path, *, resume: bool, overwrite: bool = False) -> tuple
                     f"{run_dir} already holds a run: pass --resume to finish it or --overwrite to replace it"
                 )
             store.path.unlink()
-        records = list(read_records(store.path, repair=True)) if store.path.exists() else []
+        if not store.path.exists():
+            return store, iter(())
+        for _ in read_records(store.path, repair=True):  # one pass: find the torn end, keep nothing
+            pass
     except BaseException:
         store.close()
         raise
-    return store, records
+    return store, read_records(store.path)
 
 
 def read_records(path: Path, *, repair: bool = False) -> Iterator[dict[str, Any]]:
-    """Every complete line as a dict. A torn last line (no newline, or not JSON) is skipped,
-    and with `repair` the file is truncated to its last complete line. A bad line elsewhere is an error."""
-    data = path.read_bytes()
+    """Every complete line as a dict, read line by line. A torn last line (no newline, or not JSON) is
+    skipped, and with `repair` the file is truncated to its last complete line. A bad line elsewhere is
+    an error."""
     good = 0
-    lines = data.split(b"\n")
-    for n, line in enumerate(lines):
-        last = n == len(lines) - 1
-        if last and not line:  # the file ended with a newline
-            break
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            if last or (n == len(lines) - 2 and not lines[-1]):
-                break  # torn by a crash mid-write: the episode was not done
-            raise ConfigError(f"{path}: line {n + 1} is not JSON ({e}); the file was edited or corrupted") from e
-        if last:  # complete JSON but no newline: the write was cut before its end
-            break
-        good += len(line) + 1
-        yield record
-    if repair and good < len(data):
-        with path.open("r+b") as f:
-            f.truncate(good)
-            f.flush()
-            os.fsync(f.fileno())
+    with path.open("rb") as f:
+        line = f.readline()
+        n = 1
+        while line:
+            after = f.readline()  # one line of lookahead: is this the last one?
+            last = not after or (after == b"\n" and not f.peek(1))
+            if not line.endswith(b"\n"):
+                break  # cut before its end by a crash: the episode was not done
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                if last:
+                    break  # torn by a crash mid-write
+                raise ConfigError(f"{path}: line {n} is not JSON ({e}); the file was edited or corrupted") from e
+            good += len(line)
+            yield record
+            line, n = after, n + 1
+        size = f.seek(0, os.SEEK_END)
+    if repair and good < size:
+        with path.open("r+b") as t:
+            t.truncate(good)
+            t.flush()
+            os.fsync(t.fileno())
 
 
 def write_json(path: Path, obj: Any) -> None:
