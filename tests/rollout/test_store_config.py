@@ -96,6 +96,14 @@ def test_limit_override_and_parquet_dataset(tmp_path: Path) -> None:
     assert [t.id for t in tasks] == ["k0", "k1", "k2"] and tasks[2].answer == "2"
 
 
+def test_two_rows_with_one_task_id_are_refused_not_collapsed(tmp_path: Path) -> None:
+    (tmp_path / "d.jsonl").write_text('{"q": "a", "key": "same"}\n{"q": "b", "key": "same"}\n')
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("dataset: {path: d.jsonl, question_field: q, answer_field: null, id_field: key}\n")
+    with pytest.raises(ConfigError, match="key 'same'"):
+        load_tasks(load_config(cfg))
+
+
 def test_hf_datasets_folder_becomes_tasks(tmp_path: Path) -> None:
     import datasets
 

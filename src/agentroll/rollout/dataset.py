@@ -25,7 +25,18 @@ def load_tasks(config: RunConfig) -> list[Task]:
     rows = _rows(ds, config.resolve(ds.path))
     stop = None if ds.limit is None else ds.offset + ds.limit
     picked = itertools.islice(enumerate(rows), ds.offset, stop)
-    return [row_to_task(row, index, config) for index, row in picked]
+    tasks = [row_to_task(row, index, config) for index, row in picked]
+    _check_unique_ids(tasks, ds.id_field)
+    return tasks
+
+
+def _check_unique_ids(tasks: list[Task], id_field: str | None) -> None:
+    """Episode IDs are `{task_id}:{sample}`: two rows with one ID would be one episode, the second dropped."""
+    seen: set[str] = set()
+    for t in tasks:
+        if t.id in seen:
+            raise ConfigError(f"dataset: two rows have {id_field or 'id'} {t.id!r}; task IDs must be unique")
+        seen.add(t.id)
 
 
 def row_to_task(row: dict[str, Any], index: int, config: RunConfig) -> Task:
