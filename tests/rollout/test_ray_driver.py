@@ -114,6 +114,25 @@ def test_an_episode_that_takes_down_every_worker_it_runs_on_is_given_up_after_ma
     assert ledger.complete
 
 
+def test_only_the_episode_that_keeps_killing_workers_is_given_up_not_its_neighbours() -> None:
+    ledger = Ledger(deque(["bad", "a", "b", "c"]), max_attempts=3)
+    on_first = [ledger.take("ray-0.0", busy) for busy in range(3)]  # three episodes share a worker
+    assert on_first == ["bad", "a", "b"] and ledger.take("ray-1.0") == "c"
+    for eid in on_first:  # ray-0.0 dies: each of its three might have done it
+        assert ledger.requeue(eid)
+    assert ledger.take("ray-1.0", busy=1) is None  # a busy worker takes no suspect: it drains first
+    ledger.settle("c")
+    assert ledger.take("ray-1.0") == "bad" and ledger.take("ray-1.0", busy=1) is None  # a suspect runs alone
+    assert ledger.take("ray-0.1") == "a"
+    assert ledger.requeue("bad")  # ray-1.0 dies with only "bad" on it
+    ledger.settle("a")  # the neighbours, each alone, come back fine
+    assert ledger.take("ray-0.1") == "b"
+    ledger.settle("b")
+    assert ledger.take("ray-0.1") == "bad"
+    assert not ledger.requeue("bad")  # its third death: given up
+    assert ledger.lost == ["bad"] and ledger.complete
+
+
 def test_concurrency_is_split_across_workers_and_each_worker_gets_at_least_one() -> None:
     assert [w.capacity for w in RayExecutor(make_config(concurrency=5), workers=2).workers] == [3, 2]
     assert [w.capacity for w in RayExecutor(make_config(concurrency=2), workers=3).workers] == [1, 1, 1]

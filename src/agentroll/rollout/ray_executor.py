@@ -38,44 +38,63 @@ HANG_TIMEOUT_S = 120.0  # a ping waits behind at most one loop turn; this is far
 
 @dataclass(slots=True)
 class Ledger:
-    """Where each pending episode is: queued, or in flight on a named worker. Results are settled here;
-    an episode whose worker died is requeued at the front (and counted in `reruns`), unless it has now
-    been running on `max_attempts` workers that died: then it is given up (`lost`), so one episode that
-    kills its worker every time cannot use up every replacement."""
+    """Where each pending episode is: queued, or in flight on a named worker. Results are settled here.
+
+    An episode whose worker died becomes a suspect: it may have killed it, or only have shared it with
+    the one that did. Suspects run again first, each alone on a worker (`take` gives a worker with a
+    suspect nothing else, and a busy worker no suspect), so a later death is pinned on the one episode
+    that was running. An episode in flight at `max_attempts` deaths is given up (`lost`): one episode
+    that kills its worker every time cannot use up every replacement, nor take its neighbours with it.
+    """
 
     queue: deque[str]
     in_flight: dict[str, str] = field(default_factory=dict)  # episode ID -> worker name
     reruns: list[str] = field(default_factory=list)
     max_attempts: int = 3
-    deaths: dict[str, int] = field(default_factory=dict)  # episode ID -> workers that died running it
+    suspects: deque[str] = field(default_factory=deque)
+    deaths: dict[str, int] = field(default_factory=dict)  # episode ID -> deaths while it was in flight
+    alone: dict[str, str] = field(default_factory=dict)  # worker name -> the suspect it runs alone
     lost: list[str] = field(default_factory=list)
 
-    def take(self, worker: str) -> str | None:
-        if not self.queue:
+    def take(self, worker: str, busy: int = 0) -> str | None:
+        """The next episode for `worker` (running `busy` episodes now), or None."""
+        if worker in self.alone:
             return None
-        eid = self.queue.popleft()
+        if self.suspects:  # suspects first, each alone: a busy worker takes nothing new until it drains
+            if busy:
+                return None
+            eid = self.suspects.popleft()
+            self.alone[worker] = eid
+        elif self.queue:
+            eid = self.queue.popleft()
+        else:
+            return None
         self.in_flight[eid] = worker
         return eid
 
     def settle(self, eid: str) -> None:
-        self.in_flight.pop(eid, None)
+        worker = self.in_flight.pop(eid, None)
+        if worker is not None and self.alone.get(worker) == eid:
+            del self.alone[worker]
 
     def requeue(self, eid: str) -> bool:
-        """Its worker died before answering: run it again, before anything not yet started. False when it
-        is given up instead (settled; the caller records it)."""
-        if self.in_flight.pop(eid, None) is None:
+        """Its worker died before answering: run it again, as a suspect. False when it is given up
+        instead (settled; the caller records it)."""
+        worker = self.in_flight.get(eid)
+        if worker is None:
             return True  # settled already: a late report of a death changes nothing
+        self.settle(eid)
         self.deaths[eid] = self.deaths.get(eid, 0) + 1
         if self.deaths[eid] >= self.max_attempts:
             self.lost.append(eid)
             return False
-        self.queue.appendleft(eid)
+        self.suspects.append(eid)
         self.reruns.append(eid)
         return True
 
     @property
     def complete(self) -> bool:
-        return not self.queue and not self.in_flight
+        return not self.queue and not self.suspects and not self.in_flight
 
 
 class EpisodeWorker:
@@ -164,6 +183,7 @@ class RayExecutor:
         self.hung = 0
         self.duplicates = 0
         self.ledger = Ledger(deque())
+        self._revivals: dict[asyncio.Future, _Worker] = {}
         self._actor_cls: Any = None
         self._owns_ray = False
 
@@ -213,20 +233,21 @@ class RayExecutor:
         by_id = {episode_id(t.id, s): (t, s) for t, s in pending}
         self.ledger = Ledger(deque(by_id))
         calls: dict[asyncio.Future, tuple[_Worker, int, str]] = {}  # -> (worker, its generation, episode ID)
-        revivals: dict[asyncio.Future, _Worker] = {}
+        revivals = self._revivals = {}
         watchdog = asyncio.ensure_future(self._watch()) if self.hang_timeout_s else None
         try:
             while not self.ledger.complete:
                 self._submit(by_id, calls)
                 if not calls and not revivals:
-                    raise ExecutorError(f"every Ray worker died; {len(self.ledger.queue)} episodes were not run")
+                    left = len(self.ledger.queue) + len(self.ledger.suspects)
+                    raise ExecutorError(f"every Ray worker died; {left} episodes were not run")
                 done, _ = await asyncio.wait([*calls, *revivals], return_when=asyncio.FIRST_COMPLETED)
                 for fut in done:
                     if fut in revivals:
                         self._revived(revivals.pop(fut), fut)
                     else:
                         w, generation, eid = calls.pop(fut)
-                        self._settle(fut, w, generation, by_id[eid], record, revivals)
+                        self._settle(fut, w, generation, by_id[eid], record)
                 if watchdog is not None and watchdog.done():
                     watchdog.result()  # a bug in the watchdog stops the run instead of leaving hangs unseen
         finally:
@@ -234,8 +255,8 @@ class RayExecutor:
                 fut.cancel()
 
     async def _watch(self) -> None:
-        """Ping every live worker each `hang_timeout_s / 4`; kill one that does not answer in `hang_timeout_s`.
-        Its calls then fail with RayActorError and take the dead-worker path (requeue, replace)."""
+        """Ping every live worker each `hang_timeout_s / 4`; replace one that does not answer in `hang_timeout_s`.
+        Its calls then fail with RayActorError and take the dead-worker path (requeued as suspects)."""
         assert self.hang_timeout_s is not None
         while True:
             await asyncio.sleep(self.hang_timeout_s / 4)
@@ -247,7 +268,7 @@ class RayExecutor:
                     warnings.warn(
                         f"Ray worker {w.name} did not answer for {self.hang_timeout_s:g}s: killed", stacklevel=2
                     )
-                    _kill(handle)
+                    self._lose(w)
 
     async def _answers(self, handle: Any) -> bool:
         """False only for a ping that times out; a dead actor's error is left to its calls to report."""
@@ -262,7 +283,7 @@ class RayExecutor:
     def _submit(self, by_id: dict[str, tuple[Task, int]], calls: dict[asyncio.Future, Any]) -> None:
         """Fill every live worker up to its capacity, requeued episodes first."""
         for w in self.workers:
-            while w.alive and w.in_flight < w.capacity and (eid := self.ledger.take(w.name)) is not None:
+            while w.alive and w.in_flight < w.capacity and (eid := self.ledger.take(w.name, w.in_flight)) is not None:
                 task, sample = by_id[eid]
                 ref = w.handle.play.remote(task.model_dump(mode="json"), sample)
                 calls[asyncio.ensure_future(_get(ref))] = (w, w.generation, eid)
@@ -275,7 +296,6 @@ class RayExecutor:
         generation: int,
         job: tuple[Task, int],
         record: Record,
-        revivals: dict[asyncio.Future, _Worker],
     ) -> None:
         """One call came back: write its episode, or requeue it (and replace the worker) if the worker died."""
         from ray.exceptions import RayActorError
@@ -289,14 +309,19 @@ class RayExecutor:
             if not self.ledger.requeue(episode_id(task.id, sample)):
                 record(task, _lost(task, sample, self.ledger.max_attempts, error))
             if current and w.alive:  # the first failed call of this worker
-                revivals[asyncio.ensure_future(self._revive(w, w.handle))] = w
-                w.alive, w.generation, w.in_flight = False, w.generation + 1, 0
+                self._lose(w)
             return
         if error is not None:
             raise error  # a ConfigError from the episode, or a bug: stop the run
         self.ledger.settle(episode_id(task.id, sample))
         if not record(task, Trajectory.from_dict(fut.result())):
             self.duplicates += 1
+
+    def _lose(self, w: _Worker) -> None:
+        """Stop sending `w` work and replace it (the replacement kills the old actor first); the calls
+        still out on it fail with RayActorError, and their episodes are requeued as they do."""
+        self._revivals[asyncio.ensure_future(self._revive(w, w.handle))] = w
+        w.alive, w.generation, w.in_flight = False, w.generation + 1, 0
 
     async def _revive(self, w: _Worker, dead: Any) -> None:
         """Replace a dead worker; its episodes were requeued by the calls that failed."""
