@@ -84,3 +84,5 @@ def test_without_parallel_calls_the_calls_not_run_are_answered_so_none_is_left_o
     assert not first.is_error and "42" in first.content
     assert second.is_error and second.metadata["status"] == "skipped" and "Not run" in second.content
     assert traj.stop_reason == Stop.DONE and traj.metadata["drift"] == []  # the bridge renders both answers
+    stopping = _play([two, _ids("42")], parallel_tool_calls=False, on_tool_error="stop")
+    assert stopping.stop_reason == Stop.DONE  # a call answered "not run" is not a tool that failed

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,24 @@ def test_a_second_writer_of_the_same_run_directory_is_refused(tmp_path: Path) ->
     store.close()
     again, _ = open_store(tmp_path, resume=True)  # the lock went with the first writer
     again.close()
+
+
+def test_a_forked_child_does_not_keep_the_run_locked(tmp_path: Path) -> None:
+    store, _ = open_store(tmp_path, resume=False)
+    ready, say_ready = os.pipe()
+    pid = os.fork()  # as an engine may start its workers
+    if pid == 0:
+        os.write(say_ready, b"up")  # the fork hooks have run by the time fork() returns here
+        time.sleep(3)
+        os._exit(0)
+    try:
+        assert os.read(ready, 2) == b"up"
+        store.close()
+        again, _ = open_store(tmp_path, resume=True)  # the child still runs, and holds no lock
+        again.close()
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 def test_nothing_is_written_after_the_store_is_closed(tmp_path: Path) -> None:
@@ -83,6 +103,16 @@ def test_a_resume_that_would_play_episodes_differently_is_refused(tmp_path: Path
     moved = _config(engine="vllm://127.0.0.1:9", concurrency=2)  # where and how fast: a resume may change these
     summary = asyncio.run(run(moved, out, resume=True, engine=ReplayEngine([ANSWER]), progress=False))
     assert summary["episodes"] == 8 and summary["new_episodes"] == 0
+
+
+def test_a_setting_added_since_the_run_started_does_not_block_its_resume(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    asyncio.run(run(_config(), out, engine=ReplayEngine([ANSWER]), progress=False))
+    manifest = json.loads((out / "run.json").read_text())
+    del manifest["config"]["episode"]["sampling"]["min_p"]  # as a run.json written before min_p existed
+    (out / "run.json").write_text(json.dumps(manifest))
+    summary = asyncio.run(run(_config(), out, resume=True, engine=ReplayEngine([ANSWER]), progress=False))
+    assert summary["episodes"] == 8
 
 
 def test_trajectories_are_strict_json_with_infinite_logprobs_spelled(tmp_path: Path) -> None:

@@ -50,6 +50,9 @@ def test_corrupt_line_in_the_middle_is_an_error_not_silently_skipped(tmp_path: P
     (tmp_path / "trajectories.jsonl").write_text(line + "\nnot json\n" + line + "\n")
     with pytest.raises(ConfigError, match="line 2"):
         list(read_records(tmp_path / "trajectories.jsonl"))
+    (tmp_path / "trajectories.jsonl").write_text(line + "\nnot json\n\n")  # a blank line after it: still corrupt
+    with pytest.raises(ConfigError, match="line 2"):
+        list(read_records(tmp_path / "trajectories.jsonl"))
 
 
 def test_existing_run_needs_resume_or_overwrite(tmp_path: Path) -> None:

@@ -75,9 +75,21 @@ def _client(engine) -> TestClient:
     return TestClient(create_app(ServerConfig(warm_up=False, default_max_tokens=256), engine=engine))
 
 
+class LearnsItsWindow(ReplayEngine):
+    """Like an HTTP engine: its context window is known only once the server's model list was read."""
+
+    def __init__(self, window: int) -> None:
+        super().__init__([ANSWER])  # max_model_len None until models() is read
+        self.window = window
+
+    async def models(self) -> list[str]:
+        self._max_model_len = self.window
+        return await super().models()
+
+
 def test_a_default_max_tokens_shrinks_to_the_context_left_and_a_given_one_does_not():
     prompt = len(SMOLLM2.render([Message.from_openai(m) for m in HELLO]))
-    with _client(ReplayEngine([ANSWER], max_model_len=prompt + 3)) as client:
+    with _client(LearnsItsWindow(prompt + 3)) as client:  # the very first call already fits
         r = client.post("/v1/chat/completions", json={"model": "smollm2", "messages": HELLO})
         assert r.status_code == 200, r.text
         assert r.json()["usage"]["completion_tokens"] == 3 and r.json()["choices"][0]["finish_reason"] == "length"
@@ -109,3 +121,10 @@ def test_a_session_header_on_text_completions_is_refused_not_ignored():
             "/v1/completions", json={"model": "smollm2", "prompt": "Hi"}, headers={"X-Agentroll-Session": "s"}
         )
         assert r.status_code == 400 and "chat calls only" in r.json()["error"]["message"]
+
+
+def test_more_choices_than_the_server_could_ever_admit_is_a_400_not_a_retry_later():
+    app = create_app(ServerConfig(warm_up=False, max_concurrency=2, max_queue=1), engine=ReplayEngine([ANSWER]))
+    with TestClient(app) as client:
+        r = client.post("/v1/chat/completions", json={"model": "smollm2", "messages": HELLO, "n": 4})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "n"

@@ -94,7 +94,7 @@ async def run_episode(
         results = await _run_tools(toolset, parsed, ep, config) if parsed.tool_calls else []
         turn.tools_s = time.monotonic() - tool_started
         ep.traj.tool_results.extend(results)
-        if config.on_tool_error == "stop" and any(r.is_error for r in results):
+        if config.on_tool_error == "stop" and any(_failed(r) for r in results):
             stop = Stop.TOOL_FAILURE
             break
         try:
@@ -201,6 +201,11 @@ async def _run_tools(toolset: Any, parsed: ParsedMessage, ep: Episode, config: E
         else:
             results.append(_malformed_result(c, i, config))
     return results
+
+
+def _failed(r: ToolResult) -> bool:
+    """A tool that failed; a call answered "not run" (parallel calls off) is not one."""
+    return r.is_error and r.metadata.get("status") != "skipped"
 
 
 def _skipped_result(c: Any) -> ToolResult:

@@ -20,7 +20,7 @@ from typing import Any
 
 from agentroll.agent import Task, get_reward, score
 from agentroll.errors import ConfigError
-from agentroll.rollout.config import RunConfig
+from agentroll.rollout.config import RunConfig, config_from_dict
 from agentroll.rollout.dataset import load_tasks
 from agentroll.rollout.executor import Executor, LocalExecutor, episode_id
 from agentroll.rollout.progress import Progress
@@ -56,41 +56,39 @@ async def run(
     """
     tasks = load_tasks(config)
     store, on_disk = open_store(run_dir, resume=resume, overwrite=overwrite)
-    try:
+    try:  # the store (and its lock) is held until the summary is written, whatever happens
         _write_manifest(run_dir, config, resumed=resume and (run_dir / MANIFEST).exists())
-    except BaseException:
-        store.close()
-        raise
-    tally, done = Tally(), set()
-    for record in on_disk:  # read once, one record at a time: only the IDs and the counts are kept
-        tally.add(record)
-        done.add(record["id"])
-    pending = [(t, s) for t in tasks for s in range(config.samples_per_task) if episode_id(t.id, s) not in done]
-    executor = executor or LocalExecutor(config, engine=engine, toolset=toolset)
-    bar = None
-    try:
-        startup = time.monotonic()
-        await executor.start(bool(pending))
-        startup_s = time.monotonic() - startup
-        bar = Progress(len(tasks) * config.samples_per_task, len(done), enabled=progress)
-        await executor.run(pending, Recorder(config, store, tally, bar, done))
+        tally, done = Tally(), set()
+        for record in on_disk:  # read once, one record at a time: only the IDs and the counts are kept
+            tally.add(record)
+            done.add(record["id"])
+        pending = [(t, s) for t in tasks for s in range(config.samples_per_task) if episode_id(t.id, s) not in done]
+        executor = executor or LocalExecutor(config, engine=engine, toolset=toolset)
+        bar = None
+        try:
+            startup = time.monotonic()
+            await executor.start(bool(pending))
+            startup_s = time.monotonic() - startup
+            bar = Progress(len(tasks) * config.samples_per_task, len(done), enabled=progress)  # clock starts here
+            await executor.run(pending, Recorder(config, store, tally, bar, done))
+        finally:
+            if bar is not None:
+                bar.close()
+            await executor.aclose()
+        summary = summarize(
+            tally,
+            planned=len(tasks) * config.samples_per_task,
+            new_episodes=len(pending),
+            new_tokens=bar.tokens,
+            wall_s=time.monotonic() - bar.started,
+        )
+        summary["engine_startup_s"] = round(startup_s, 3)
+        summary.update(executor.summary())
+        summary["trajectories"] = str(store.path)
+        write_json(run_dir / SUMMARY, summary)
+        return summary
     finally:
-        if bar is not None:
-            bar.close()
         store.close()
-        await executor.aclose()
-    summary = summarize(
-        tally,
-        planned=len(tasks) * config.samples_per_task,
-        new_episodes=len(pending),
-        new_tokens=bar.tokens,
-        wall_s=time.monotonic() - bar.started,
-    )
-    summary["engine_startup_s"] = round(startup_s, 3)
-    summary.update(executor.summary())
-    summary["trajectories"] = str(store.path)
-    write_json(run_dir / SUMMARY, summary)
-    return summary
 
 
 class Recorder:
@@ -126,7 +124,7 @@ def _write_manifest(run_dir: Path, config: RunConfig, *, resumed: bool) -> None:
         import json
 
         manifest = json.loads(path.read_text(encoding="utf-8"))
-        _check_same_episodes(manifest.get("config", {}), config.model_dump(mode="json"), run_dir)
+        _check_same_episodes(_as_now(manifest.get("config", {}), run_dir), config.model_dump(mode="json"), run_dir)
         manifest.setdefault("resumed_at", []).append(now)
     else:
         manifest = {"config": config.model_dump(mode="json"), "started_at": now, "versions": _versions()}
@@ -147,6 +145,14 @@ def _check_same_episodes(started: dict[str, Any], now: dict[str, Any], run_dir: 
             f"{run_dir} was started with another config ({', '.join(differ)} differ from its run.json); "
             f"resume it as it was started (agentroll run {run_dir} --resume) or start over with --overwrite"
         )
+
+
+def _as_now(started: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """The stored config as this version reads it: a setting added since takes its default on both sides."""
+    try:
+        return config_from_dict(started).model_dump(mode="json")
+    except ConfigError as e:
+        raise ConfigError(f"{run_dir}/run.json: its config no longer reads as a run config ({e})") from e
 
 
 def _flat_keys(d: dict[str, Any], prefix: str = "") -> set[str]:

@@ -56,8 +56,26 @@ class RunStore:
             self._file.close()
             self._file = None
         if self._lock is not None:
+            _HELD.discard(self._lock.fileno())
             self._lock.close()  # releases the flock
             self._lock = None
+
+
+_HELD: set[int] = set()  # this process's lock file descriptors
+
+
+def _release_in_child() -> None:
+    """A forked child (an engine's worker process) gets copies of the lock's descriptor and would keep the
+    lock alive after this process dies; point its copies elsewhere."""
+    if _HELD:
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in _HELD:
+            os.dup2(devnull, fd)
+        os.close(devnull)
+        _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_release_in_child)
 
 
 def _lock(run_dir: Path) -> Any:
@@ -74,6 +92,7 @@ def _lock(run_dir: Path) -> Any:
     f.truncate()
     f.write(f"pid {os.getpid()}\n")
     f.flush()
+    _HELD.add(f.fileno())
     return f
 
 
@@ -113,7 +132,7 @@ def read_records(path: Path, *, repair: bool = False) -> Iterator[dict[str, Any]
         n = 1
         while line:
             after = f.readline()  # one line of lookahead: is this the last one?
-            last = not after or (after == b"\n" and not f.peek(1))
+            last = not after
             if not line.endswith(b"\n"):
                 break  # cut before its end by a crash: the episode was not done
             try:

@@ -11,7 +11,7 @@ from typing import Any
 from agentroll.agent.rewards import group_stats
 
 # Stop reasons that mean something went wrong (the episode is still data, but a user should look).
-ERROR_STOPS = frozenset({"engine_error", "tool_failure", "timeout", "render_error", "error"})
+ERROR_STOPS = frozenset({"engine_error", "tool_failure", "timeout", "render_error", "environment_error", "error"})
 
 
 @dataclass(slots=True)
@@ -37,7 +37,7 @@ class Tally:
         self.errors += record.get("stop_reason") in ERROR_STOPS
         results = record.get("tool_results", [])
         self.tool_calls += len(results)
-        self.tool_errors += sum(bool(r.get("is_error")) for r in results)
+        self.tool_errors += sum(bool(r.get("is_error")) and not _skipped(r) for r in results)
         if record.get("reward") is not None:
             self.rewards.append(float(record["reward"]))
             self.groups[record.get("task_id", "")][record.get("sample_index", 0)] = float(record["reward"])
@@ -96,3 +96,8 @@ def _groups(groups: dict[str, dict[int, float]]) -> dict[str, Any]:
             "advantages": dict(zip((str(i) for i in order), stats["advantages"], strict=True)),
         }
     return out
+
+
+def _skipped(result: dict[str, Any]) -> bool:
+    """A call answered "not run" (parallel tool calls off): not a tool that failed."""
+    return (result.get("metadata") or {}).get("status") == "skipped"

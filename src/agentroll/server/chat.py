@@ -45,6 +45,7 @@ class Generator:
     waiting: int = 0
     _slots: asyncio.Semaphore | None = field(default=None, repr=False)
     _decoded: dict[int, str] = field(default_factory=dict, repr=False)
+    _asked_window: bool = field(default=False, repr=False)
 
     def models_body(self) -> dict[str, Any]:
         card = {"id": self.model_name, "object": "model", "created": 0, "owned_by": "agentroll"}
@@ -55,6 +56,14 @@ class Generator:
     def check_model(self, model: str) -> None:
         if model != self.model_name:
             raise APIError(404, f"model: no model {model!r}; served: {self.model_name!r}", param="model")
+
+    async def window(self) -> int | None:
+        """The engine's context window; an HTTP engine learns it from the server's model list, asked once."""
+        if self.engine.max_model_len is None and not self._asked_window:
+            self._asked_window = True
+            with contextlib.suppress(AgentrollError):
+                await self.engine.models()
+        return self.engine.max_model_len
 
     def decode_one(self, token_id: int) -> str:
         """One token's text, for logprob entries (cached: the same IDs come back all the time)."""
@@ -92,6 +101,8 @@ class Generator:
         """Count n choices as waiting; refuse (429) past the concurrency + queue limit."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_concurrency)
+        if n > self.max_concurrency + self.max_queue:  # could never be admitted: not a "retry later"
+            raise APIError(400, f"n: at most {self.max_concurrency + self.max_queue} choices here", param="n")
         if self.waiting + n > self.max_concurrency + self.max_queue:
             raise APIError(429, "the engine is saturated; retry later", code="engine_saturated")
         self.waiting += n
@@ -182,7 +193,7 @@ def _render(gen: Generator, call: ChatCall) -> list[int]:
 
 
 async def _sample(gen: Generator, call: ChatCall, prompt: list[int], n: int, session_id: str | None) -> list[Choice]:
-    sampling = fitted(call.sampling, call.max_tokens_given, len(prompt), gen.engine.max_model_len)
+    sampling = fitted(call.sampling, call.max_tokens_given, len(prompt), await gen.window())
     completions = await gen.generate(prompt, sampling, n, session_id)
     choices = []
     for i, c in enumerate(completions):
@@ -205,7 +216,7 @@ async def _stream_chat(
     try:
         started = time.monotonic()
         plan, prompt = _planned_prompt(gen, session, call) if session else (None, [*_render(gen, call), *call.forced])
-        sampling = fitted(call.sampling, call.max_tokens_given, len(prompt), gen.engine.max_model_len)
+        sampling = fitted(call.sampling, call.max_tokens_given, len(prompt), await gen.window())
         feed = gen.stream(prompt, sampling, n, session.id if session else None)
         first = await feed.next()
     except BaseException:

@@ -42,7 +42,7 @@ async def text_completion(gen: Generator, req: CompletionRequest) -> Any:
     check_stream_options(req)
     prompt = _text_prompt(gen, req.prompt)
     sampling = sampling_params(req, gen.renderer, req.max_tokens or 16, req.logprobs or 0)
-    sampling = fitted(sampling, req.max_tokens is not None, len(prompt), gen.engine.max_model_len)
+    sampling = fitted(sampling, req.max_tokens is not None, len(prompt), await gen.window())
     call = TextCall(
         prompt=prompt,
         prompt_text=gen.renderer.tokenizer.decode(prompt) if req.echo else "",

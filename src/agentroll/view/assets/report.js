@@ -11,7 +11,7 @@
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   const fmt = (x, d = 3) => (x === null || x === undefined ? "–" : typeof x === "number" ? +x.toFixed(d) + "" : String(x));
   const sum = (xs) => xs.reduce((a, b) => a + b, 0);
-  const ERROR_STOPS = new Set(["engine_error", "tool_failure", "timeout", "render_error", "error"]);
+  const ERROR_STOPS = new Set(["engine_error", "tool_failure", "timeout", "render_error", "environment_error", "error"]);
 
   // ---------- header, cards ----------
   function header() {
