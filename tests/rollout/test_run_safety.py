@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agentroll.engines.replay import ReplayEngine
-from agentroll.errors import ConfigError
+from agentroll.errors import ConfigError, EngineUnavailable
 from agentroll.renderers import get_renderer
 from agentroll.rollout.config import load_config
 from agentroll.rollout.runner import run
@@ -126,3 +126,39 @@ def test_trajectories_are_strict_json_with_infinite_logprobs_spelled(tmp_path: P
     back = Trajectory.from_dict(json.loads(line))
     assert back.segments[0].logprobs == [None, None, -0.5, float("-inf")]
     assert back.turns[0].top_logprobs[1] == [(9, float("-inf"))]
+
+
+def test_episodes_that_failed_outside_the_policy_run_again_on_resume_when_asked(tmp_path: Path) -> None:
+    class DownAtFirst(ReplayEngine):
+        """An engine outage: the first three calls fail."""
+
+        async def generate(self, prompt_ids, sampling, **kw):
+            if self.calls < 3:
+                self.calls += 1
+                raise EngineUnavailable("connection refused")
+            return await super().generate(prompt_ids, sampling, **kw)
+
+    out = tmp_path / "run"
+    first = asyncio.run(run(_config(), out, engine=DownAtFirst([ANSWER]), progress=False))
+    assert first["stop_reasons"].get("engine_error") == 3
+    with pytest.raises(ConfigError, match="rerun: only when resuming"):
+        asyncio.run(run(_config(), out, rerun=["engine_error"], engine=ReplayEngine([ANSWER]), progress=False))
+    again = asyncio.run(
+        run(_config(), out, resume=True, rerun=["engine_error"], engine=ReplayEngine([ANSWER]), progress=False)
+    )
+    records = list(read_records(out / "trajectories.jsonl"))
+    assert len(records) == len({r["id"] for r in records}) == 8 and again["new_episodes"] == 3
+    assert all(r["stop_reason"] != "engine_error" for r in records)
+    (aside,) = out.glob("set-aside-*.jsonl")  # the failed records are kept, out of the run's file
+    assert [r["stop_reason"] for r in read_records(aside)] == ["engine_error"] * 3
+
+
+def test_the_cli_flag_names_the_failures_outside_the_policy_by_default() -> None:
+    from agentroll.cli.main import build_parser
+
+    for argv, expected in [
+        (["run", "runs/x", "--resume", "--rerun-errors"], "engine_error,timeout,error"),
+        (["run", "runs/x", "--resume", "--rerun-errors", "timeout"], "timeout"),
+    ]:
+        parser, _ = build_parser(argv)
+        assert parser.parse_args(argv).rerun_errors == expected

@@ -20,12 +20,23 @@ from agentroll.rollout.ray_executor import HANG_TIMEOUT_S
 from agentroll.rollout.runner import run as run_rollout
 from agentroll.rollout.store import MANIFEST
 
+# Stop reasons of a failure outside the policy (an engine outage, a lost worker), worth running again.
+RERUN_DEFAULT = ("engine_error", "timeout", "error")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="run config YAML, or an existing run directory (with --resume)")
     parser.add_argument("--out", help="run directory (default: the config's output_dir, else runs/<config name>)")
     parser.add_argument("--resume", action="store_true", help="finish a run: run only the episodes not on disk")
     parser.add_argument("--overwrite", action="store_true", help="replace the trajectories already in the run dir")
+    parser.add_argument(
+        "--rerun-errors",
+        nargs="?",
+        const=",".join(RERUN_DEFAULT),
+        metavar="REASONS",
+        help="with --resume: run again the episodes that ended with these stop reasons (default: "
+        f"{','.join(RERUN_DEFAULT)}); their old lines are set aside in RUN_DIR/set-aside-*.jsonl",
+    )
     parser.add_argument("--limit", type=int, help="use this many dataset rows")
     parser.add_argument("--samples", type=int, dest="samples_per_task", help="samples per task")
     parser.add_argument("--concurrency", type=int, help="episodes in flight")
@@ -77,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
             run_dir,
             resume=args.resume,
             overwrite=args.overwrite,
+            rerun=[r.strip() for r in (args.rerun_errors or "").split(",") if r.strip()],
             progress=not args.no_progress,
             executor=executor,
         )

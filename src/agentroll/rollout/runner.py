@@ -15,6 +15,7 @@ import datetime as dt
 import importlib.metadata
 import platform
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ async def run(
     *,
     resume: bool = False,
     overwrite: bool = False,
+    rerun: Iterable[str] = (),
     progress: bool = True,
     engine: Any = None,
     toolset: Any = None,
@@ -52,10 +54,13 @@ async def run(
 
     `engine` / `toolset` override what the config names (the caller keeps ownership: they are not closed).
     `executor` says where episodes run (default: local asyncio workers; `RayExecutor`: Ray actors). Either
-    way this process is the run directory's only writer.
+    way this process is the run directory's only writer. `rerun` (stop reasons, with `resume`): episodes on
+    disk that ended so are set aside (RUN_DIR/set-aside-*.jsonl) and run again, e.g. after an engine outage.
     """
     tasks = load_tasks(config)
-    store, on_disk = open_store(run_dir, resume=resume, overwrite=overwrite)
+    if rerun and not resume:
+        raise ConfigError("rerun: only when resuming a run (--resume)")
+    store, on_disk = open_store(run_dir, resume=resume, overwrite=overwrite, rerun=frozenset(rerun))
     try:  # the store (and its lock) is held until the summary is written, whatever happens
         _write_manifest(run_dir, config, resumed=resume and (run_dir / MANIFEST).exists())
         tally, done = Tally(), set()

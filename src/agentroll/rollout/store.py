@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,12 +98,16 @@ def _lock(run_dir: Path) -> Any:
     return f
 
 
-def open_store(run_dir: Path, *, resume: bool, overwrite: bool = False) -> tuple[RunStore, Iterator[dict[str, Any]]]:
+def open_store(
+    run_dir: Path, *, resume: bool, overwrite: bool = False, rerun: frozenset[str] = frozenset()
+) -> tuple[RunStore, Iterator[dict[str, Any]]]:
     """The store and the records already on disk (none for a fresh run), read lazily: a resumed run of
     100,000 episodes needs their IDs and counts, not every trajectory in memory at once.
 
     A directory that already holds trajectories needs `resume` (finish it) or `overwrite` (start over),
-    so a second run never silently mixes with an old one. A torn last line is cut off here.
+    so a second run never silently mixes with an old one. A torn last line is cut off here. With `rerun`
+    (stop reasons), the episodes that ended so are moved out of the file first (`set_aside`), so the
+    resume runs them again.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     store = RunStore(run_dir)
@@ -116,6 +122,8 @@ def open_store(run_dir: Path, *, resume: bool, overwrite: bool = False) -> tuple
             return store, iter(())
         for _ in read_records(store.path, repair=True):  # one pass: find the torn end, keep nothing
             pass
+        if rerun:
+            set_aside(store.path, lambda r: r.get("stop_reason") in rerun)
     except BaseException:
         store.close()
         raise
@@ -152,6 +160,54 @@ def read_records(path: Path, *, repair: bool = False) -> Iterator[dict[str, Any]
             os.fsync(t.fileno())
 
 
+def set_aside(path: Path, moved: Any) -> Path | None:
+    """Move the records for which `moved(record)` holds out of `path`, into `path`'s folder as
+    `set-aside-<time>.jsonl` (kept, not deleted), line by line. The rewrite is atomic: the new file
+    replaces the old one by a rename, so a crash leaves one or the other, whole."""
+    archive, aside = _new_archive(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    n_aside = 0
+    with path.open("rb") as src, tmp.open("wb") as keep, aside:
+        for line in src:
+            if moved(json.loads(line)):
+                aside.write(line)
+                n_aside += 1
+            else:
+                keep.write(line)
+        for f in (keep, aside):
+            f.flush()
+            os.fsync(f.fileno())
+    if not n_aside:
+        tmp.unlink()
+        archive.unlink()
+        return None
+    os.replace(tmp, path)
+    _sync_dir(path.parent)
+    return archive
+
+
+def _new_archive(path: Path) -> tuple[Path, Any]:
+    """A set-aside file that did not exist before (never overwrites an earlier one), open for writing."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    for n in itertools.count():
+        archive = path.with_name(f"set-aside-{stamp}{f'-{n}' if n else ''}.jsonl")
+        try:
+            return archive, archive.open("xb")
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def _sync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Write atomically (temp file, fsync, rename), so a crash never leaves half a manifest."""
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -160,9 +216,4 @@ def write_json(path: Path, obj: Any) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    with contextlib.suppress(OSError):  # the rename itself is durable once the directory is synced
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    _sync_dir(path.parent)
