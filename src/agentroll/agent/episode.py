@@ -18,6 +18,7 @@ from agentroll.agent.environment import Environment, ToolEnvironment
 from agentroll.agent.limits import Budget, Stop, check
 from agentroll.agent.records import FORCED, append_tokens, turn_record
 from agentroll.agent.task import EpisodeConfig, Task
+from agentroll.engines.base import abort_reason
 from agentroll.errors import AgentrollError, ConfigError, ContextOverflow, EngineError, RenderError
 from agentroll.trajectory import Completion, Segment, Trajectory, Turn
 from agentroll.types import Message, ParsedMessage, ParseStatus, ToolResult, ToolSpec
@@ -85,9 +86,8 @@ async def run_episode(
         if completion.finish_reason == "length":
             stop = Stop.LENGTH
             break
-        if completion.finish_reason == "abort":  # cut off by the engine: not a turn the model finished
-            reason = completion.meta.get("abort_message") or "no reason given"
-            ep.traj.metadata["error"] = f"the engine aborted the generation: {reason}"
+        if (aborted := abort_reason(completion)) is not None:  # not a turn the model finished
+            ep.traj.metadata["error"] = aborted
             stop = Stop.ENGINE_ERROR
             break
         tool_started = time.monotonic()
@@ -203,15 +203,17 @@ async def _run_tools(toolset: Any, parsed: ParsedMessage, ep: Episode, config: E
     return results
 
 
+SKIPPED = "skipped"  # the metadata status of a call answered "not run" (parallel calls off): not a failed tool
+
+
 def _failed(r: ToolResult) -> bool:
-    """A tool that failed; a call answered "not run" (parallel calls off) is not one."""
-    return r.is_error and r.metadata.get("status") != "skipped"
+    return r.is_error and r.metadata.get("status") != SKIPPED
 
 
 def _skipped_result(c: Any) -> ToolResult:
     content = "Not run: one tool call per turn (parallel tool calls are off); only the first call ran."
     return ToolResult(
-        tool_call_id=c.call.id, name=c.call.name, content=content, is_error=True, metadata={"status": "skipped"}
+        tool_call_id=c.call.id, name=c.call.name, content=content, is_error=True, metadata={"status": SKIPPED}
     )
 
 

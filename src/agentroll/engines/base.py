@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from agentroll.errors import ContextOverflow
+from agentroll.errors import ContextOverflow, EngineError
 from agentroll.trajectory import Completion
 from agentroll.types import SamplingParams
 
@@ -113,3 +113,18 @@ def normalize_finish_reason(reason: str | None) -> str:
     if reason in ("max_tokens", "max_length"):
         return "length"
     return "abort"  # None, "error", "cancelled": the generation did not end on its own
+
+
+def abort_reason(c: Completion) -> str | None:
+    """Why the engine cut a generation off itself (finish reason "abort"); None for one that ended on its own."""
+    if c.finish_reason != "abort":
+        return None
+    return f"the engine aborted the generation: {c.meta.get('abort_message') or 'no reason given'}"
+
+
+def check_not_aborted(c: Completion) -> Completion:
+    """`c`, or EngineError if the engine aborted it: a cut-off answer is an engine failure, not an answer."""
+    reason = abort_reason(c)
+    if reason is not None:
+        raise EngineError(reason)
+    return c

@@ -17,8 +17,8 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
-from agentroll.engines.base import stream_completion
-from agentroll.errors import AgentrollError, EngineError
+from agentroll.engines.base import check_not_aborted, stream_completion
+from agentroll.errors import AgentrollError
 from agentroll.server.errors import APIError, from_agentroll
 from agentroll.server.errors import body as error_body
 from agentroll.server.protocol import ChatCompletionRequest
@@ -77,9 +77,7 @@ class Generator:
         with self.admitted(n):
             try:
                 completions = await asyncio.gather(*(self._one(prompt, sampling, i, session_id) for i in range(n)))
-                for c in completions:
-                    check_not_aborted(c)
-                return completions
+                return [check_not_aborted(c) for c in completions]
             except AgentrollError as e:
                 raise self.api_error(e, prompt) from e
 
@@ -127,12 +125,6 @@ class Generator:
             kw = {"timeout": self.timeout_s, "session_id": session_id}
             async for c in stream_completion(self.engine, prompt, _choice_seed(sampling, i), **kw):
                 yield c
-
-
-def check_not_aborted(c: Completion) -> None:
-    """An answer the engine cut off itself (finish reason "abort") is an engine failure, not an answer."""
-    if c.finish_reason == "abort":
-        raise EngineError(f"the engine aborted the generation: {c.meta.get('abort_message') or 'no reason given'}")
 
 
 def _choice_seed(sampling: SamplingParams, i: int) -> SamplingParams:

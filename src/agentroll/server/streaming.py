@@ -19,7 +19,8 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
-from agentroll.errors import AgentrollError, EngineError
+from agentroll.engines.base import check_not_aborted
+from agentroll.errors import AgentrollError
 from agentroll.renderers.incremental import IncrementalDecoder
 from agentroll.server.requests import ChatCall
 from agentroll.server.responses import (
@@ -161,10 +162,10 @@ class Feed:
             elif isinstance(item, Exception):
                 raise item
             else:
-                if item.finish_reason == "abort":  # cut off by the engine: an error event, not a finish
-                    reason = item.meta.get("abort_message") or "no reason given"
-                    raise self._errors(EngineError(f"the engine aborted the generation: {reason}"))
-                return i, item
+                try:
+                    return i, check_not_aborted(item)  # cut off by the engine: an error event, not a finish
+                except AgentrollError as e:
+                    raise self._errors(e) from e
         return None
 
     def close(self) -> None:
