@@ -162,7 +162,7 @@ def _floats_to_json(values: list[float | None] | None) -> list[float | str | Non
     so that strict JSON readers (pyarrow, jq, other languages) can read the trajectories."""
     if values is None:
         return None
-    return [v if v is None or math.isfinite(v) else repr(v) for v in values]
+    return [None if v is None else _float_to_json(v) for v in values]
 
 
 def _float_to_json(v: float) -> float | str:

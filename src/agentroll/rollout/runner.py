@@ -62,11 +62,11 @@ async def run(
         raise ConfigError("rerun: only when resuming a run (--resume)")
     store, on_disk = open_store(run_dir, resume=resume, overwrite=overwrite, rerun=frozenset(rerun))
     try:  # the store (and its lock) is held until the summary is written, whatever happens
-        _write_manifest(run_dir, config, resumed=resume and (run_dir / MANIFEST).exists())
         tally, done = Tally(), set()
         for record in on_disk:  # read once, one record at a time: only the IDs and the counts are kept
             tally.add(record)
             done.add(record["id"])
+        _write_manifest(run_dir, config, resumed=resume and (run_dir / MANIFEST).exists())
         pending = [(t, s) for t in tasks for s in range(config.samples_per_task) if episode_id(t.id, s) not in done]
         executor = executor or LocalExecutor(config, engine=engine, toolset=toolset)
         bar = None
@@ -143,8 +143,8 @@ RESUMABLE_CHANGES = {"engine", "concurrency", "output_dir", "base_dir", "samples
 def _check_same_episodes(started: dict[str, Any], now: dict[str, Any], run_dir: Path) -> None:
     """A resume that would play episodes differently (sampling, prompt, tools, rewards...) would mix two
     runs in one file: refuse it, naming the settings that differ from run.json."""
-    differ = [k for k in _flat_keys(started) | _flat_keys(now) if _get(started, k) != _get(now, k)]
-    differ = sorted(k for k in differ if k not in RESUMABLE_CHANGES)
+    was, will = _flat(started), _flat(now)
+    differ = sorted(k for k in was.keys() | will.keys() if was.get(k) != will.get(k) and k not in RESUMABLE_CHANGES)
     if differ:
         raise ConfigError(
             f"{run_dir} was started with another config ({', '.join(differ)} differ from its run.json); "
@@ -160,17 +160,12 @@ def _as_now(started: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         raise ConfigError(f"{run_dir}/run.json: its config no longer reads as a run config ({e})") from e
 
 
-def _flat_keys(d: dict[str, Any], prefix: str = "") -> set[str]:
-    keys = set()
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"episode.sampling.temperature": 1.0, ...}: nested settings by dotted name."""
+    out: dict[str, Any] = {}
     for k, v in d.items():
-        keys |= _flat_keys(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}"}
-    return keys
-
-
-def _get(d: dict[str, Any], dotted: str) -> Any:
-    for part in dotted.split("."):
-        d = d.get(part) if isinstance(d, dict) else None
-    return d
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}": v})
+    return out
 
 
 def _versions() -> dict[str, str]:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentroll.agent.episode import SKIPPED
 from agentroll.agent.rewards import group_stats
 
 # Stop reasons that mean something went wrong (the episode is still data, but a user should look).
@@ -99,5 +100,4 @@ def _groups(groups: dict[str, dict[int, float]]) -> dict[str, Any]:
 
 
 def _skipped(result: dict[str, Any]) -> bool:
-    """A call answered "not run" (parallel tool calls off): not a tool that failed."""
-    return (result.get("metadata") or {}).get("status") == "skipped"
+    return (result.get("metadata") or {}).get("status") == SKIPPED
