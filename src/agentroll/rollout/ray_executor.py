@@ -6,7 +6,7 @@ workers) and returns each as `Trajectory.to_dict()`. The driver (this process) k
 it scores, appends and counts every result (runner.Recorder), so a run is exactly-once by episode ID.
 
 A worker that dies (RayActorError on its calls) is replaced by a fresh actor, and the episodes it had
-in flight go back to the front of the queue, where the next free worker takes them. A worker that hangs
+in flight run again first, each alone on a worker (Ledger: suspects). A worker that hangs
 (alive, but its event loop answers nothing: a stopped process, a C call that never returns, a tool that
 blocks the loop) is found by a heartbeat: a ping that gets no answer within `hang_timeout_s` has the
 actor killed, and from there it is a dead worker like any other. summary.json says how many were re-run.

@@ -102,12 +102,12 @@ def open_store(
     run_dir: Path, *, resume: bool, overwrite: bool = False, rerun: frozenset[str] = frozenset()
 ) -> tuple[RunStore, Iterator[dict[str, Any]]]:
     """The store and the records already on disk (none for a fresh run), read lazily: a resumed run of
-    100,000 episodes needs their IDs and counts, not every trajectory in memory at once.
+    100,000 episodes needs their IDs and counts, not every trajectory in memory at once. Read them all
+    before the first append: a torn last line is cut off when the reading reaches it.
 
     A directory that already holds trajectories needs `resume` (finish it) or `overwrite` (start over),
-    so a second run never silently mixes with an old one. A torn last line is cut off here. With `rerun`
-    (stop reasons), the episodes that ended so are moved out of the file first (`set_aside`), so the
-    resume runs them again.
+    so a second run never silently mixes with an old one. With `rerun` (stop reasons), the episodes that
+    ended so are moved out of the file first (`set_aside`), so the resume runs them again.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     store = RunStore(run_dir)
@@ -120,14 +120,14 @@ def open_store(
             store.path.unlink()
         if not store.path.exists():
             return store, iter(())
-        for _ in read_records(store.path, repair=True):  # one pass: find the torn end, keep nothing
-            pass
-        if rerun:
+        if rerun:  # set_aside reads whole lines: the torn end goes first
+            for _ in read_records(store.path, repair=True):
+                pass
             set_aside(store.path, lambda r: r.get("stop_reason") in rerun)
     except BaseException:
         store.close()
         raise
-    return store, read_records(store.path)
+    return store, read_records(store.path, repair=True)
 
 
 def read_records(path: Path, *, repair: bool = False) -> Iterator[dict[str, Any]]:
