@@ -60,6 +60,11 @@ class ContextOverflow(EngineError, ValueError):
     """prompt + max_tokens exceeds the engine's context window; the request is never sent."""
 
 
+class EpisodePreempted(AgentrollError, RuntimeError):
+    """A weight update aborted the episode's generation and its policy is to play the episode again from the
+    start on the new weights (EpisodeConfig.on_weight_update_abort="restart_episode"); the runner does."""
+
+
 class ToolError(AgentrollError, RuntimeError):
     """A tool failed (raised, crashed, returned garbage)."""
 

@@ -28,7 +28,10 @@ class Completion:
     prompt_tokens: int | None = None
     cached_prompt_tokens: int | None = None  # prefix-cache hits, when the engine reports them
     token_exact: bool = True  # False when the engine returned text we had to tokenize
-    meta: dict[str, Any] = field(default_factory=dict)  # engine/server name, request id, timings
+    meta: dict[str, Any] = field(default_factory=dict)  # engine/server name, request id, timings, logprobs_mode
+    # [(first token index, policy version), ...] over token_ids: which weights sampled each token
+    # (more than one entry only when the weights changed mid-generation). None: the engine cannot tell.
+    policy_versions: list[tuple[int, int]] | None = None
 
     def __post_init__(self) -> None:
         for name in ("logprobs", "top_logprobs"):
@@ -53,6 +56,16 @@ class Turn:
     generate_s: float = 0.0
     tools_s: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
+    policy_version: int | None = None  # the version of the weights that sampled this turn's first token
+    # [(token index in sampled_ids, version), ...] when the weights changed during this turn; else None
+    version_changes: list[tuple[int, int]] | None = None
+
+    def token_versions(self) -> list[int | None]:
+        """The policy version of each sampled token (None where the engine did not say)."""
+        versions: list[int | None] = [self.policy_version] * len(self.sampled_ids)
+        for start, version in self.version_changes or ():
+            versions[start:] = [version] * (len(versions) - start)
+        return versions
 
 
 @dataclass(slots=True)
@@ -150,6 +163,8 @@ def _turn_to_dict(t: Turn) -> dict[str, Any]:
 
 def _turn_from_dict(d: dict[str, Any]) -> Turn:
     d = dict(d)
+    if d.get("version_changes") is not None:
+        d["version_changes"] = [(int(i), int(v)) for i, v in d["version_changes"]]
     d["tool_calls"] = [ParsedToolCall.model_validate(c) for c in d.get("tool_calls", [])]
     d["logprobs"] = _floats_from_json(d.get("logprobs"))
     if d.get("top_logprobs") is not None:

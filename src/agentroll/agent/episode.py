@@ -16,12 +16,15 @@ from typing import Any
 
 from agentroll.agent.environment import Environment, ToolEnvironment
 from agentroll.agent.limits import Budget, Stop, check
-from agentroll.agent.records import FORCED, append_tokens, turn_record
+from agentroll.agent.records import FORCED, append_tokens, logprobs_convention, note_logprobs_mode, turn_record
 from agentroll.agent.task import EpisodeConfig, Task
 from agentroll.engines.base import abort_reason
-from agentroll.errors import AgentrollError, ConfigError, ContextOverflow, EngineError, RenderError
+from agentroll.engines.weights import WEIGHT_UPDATE
+from agentroll.errors import AgentrollError, ConfigError, ContextOverflow, EngineError, EpisodePreempted, RenderError
 from agentroll.trajectory import Completion, Segment, Trajectory, Turn
 from agentroll.types import Message, ParsedMessage, ParseStatus, ToolResult, ToolSpec
+
+MAX_PREEMPTIONS = 3  # weight updates that may abort one turn before the episode records an engine error
 
 
 @dataclass(slots=True)
@@ -122,7 +125,7 @@ def _start(
         task_id=task.id,
         sample_index=sample_index,
         messages=list(task.messages),
-        metadata={"renderer": renderer.name},
+        metadata={"renderer": renderer.name, "logprobs": logprobs_convention(config.sampling)},
     )
     prompt = renderer.render(task.messages, tools)  # rendered once; never again for this segment
     ep = Episode(traj=traj, tools=tools, segment=Segment(reason="initial"))
@@ -158,16 +161,21 @@ def _forced_opener(renderer: Any, tools: list[ToolSpec], config: EpisodeConfig) 
 async def _generate(
     engine: Any, ep: Episode, prompt_ids: list[int], sampling: Any, config: EpisodeConfig
 ) -> Completion:
-    timeout = None
-    if config.timeout_s is not None:
-        timeout = max(0.001, config.timeout_s - (time.monotonic() - ep.budget.started))
-    return await engine.generate(
-        prompt_ids,
-        sampling,
-        request_id=f"{ep.traj.id}-{ep.budget.turns}",
-        timeout=timeout,
-        session_id=ep.traj.id,
-    )
+    """One generate call; a generation a weight update aborted is sampled again on the new weights."""
+    for attempt in range(MAX_PREEMPTIONS + 1):
+        timeout = None
+        if config.timeout_s is not None:
+            timeout = max(0.001, config.timeout_s - (time.monotonic() - ep.budget.started))
+        rid = f"{ep.traj.id}-{ep.budget.turns}" + (f"-p{attempt}" if attempt else "")
+        completion = await engine.generate(prompt_ids, sampling, request_id=rid, timeout=timeout, session_id=ep.traj.id)
+        if completion.meta.get("abort_cause") != WEIGHT_UPDATE or attempt == MAX_PREEMPTIONS:
+            break
+        if config.on_weight_update_abort == "restart_episode":
+            raise EpisodePreempted(f"episode {ep.traj.id}: a weight update aborted turn {ep.budget.turns}")
+        ep.traj.metadata["preempted_tokens"] = ep.traj.metadata.get("preempted_tokens", 0) + len(completion.token_ids)
+    if attempt:
+        completion.meta["preempted"] = attempt  # this turn was sampled again `attempt` times
+    return completion
 
 
 def _episode_timed_out(ep: Episode, config: EpisodeConfig) -> bool:
@@ -181,6 +189,7 @@ def _record_turn(ep: Episode, completion: Completion, parsed: ParsedMessage, for
     )  # fmt: skip
     if not completion.token_exact:
         ep.traj.metadata["token_exact"] = False
+    note_logprobs_mode(ep.traj.metadata["logprobs"], completion)
     ep.traj.turns.append(turn)
     ep.budget.turns += 1
     ep.budget.parse_errors += sum(c.status != ParseStatus.OK for c in parsed.tool_calls)

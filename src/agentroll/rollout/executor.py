@@ -14,12 +14,13 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from agentroll.agent import EpisodeConfig, Task, run_episode
-from agentroll.errors import AgentrollError, ConfigError
+from agentroll.errors import AgentrollError, ConfigError, EpisodePreempted
 from agentroll.rollout.config import RunConfig
 from agentroll.rollout.gcpolicy import fewer_gc_passes
 from agentroll.trajectory import Trajectory
 
 Record = Callable[[Task, Trajectory], bool]
+MAX_RESTARTS = 3  # weight updates that may restart one episode (on_weight_update_abort=restart_episode)
 
 
 def episode_id(task_id: str, sample_index: int) -> str:
@@ -95,15 +96,25 @@ async def play_episode(
     """One episode, unscored; a failure the loop did not turn into a stop reason is still recorded, not raised."""
     eid = episode_id(task.id, sample)
     try:
-        return await run_episode(
-            task,
-            engine=engine,
-            renderer=renderer,
-            toolset=toolset,
-            config=seeded(config.episode, eid),
-            episode_id=eid,
-            sample_index=sample,
-        )
+        for restart in range(MAX_RESTARTS + 1):
+            try:
+                traj = await run_episode(
+                    task,
+                    engine=engine,
+                    renderer=renderer,
+                    toolset=toolset,
+                    config=seeded(config.episode, eid),
+                    episode_id=eid,
+                    sample_index=sample,
+                )
+            except EpisodePreempted:  # on_weight_update_abort=restart_episode: play it again on the new weights
+                if restart == MAX_RESTARTS:
+                    raise
+                continue
+            if restart:
+                traj.metadata["restarts"] = restart
+            return traj
+        raise AssertionError("unreachable")
     except ConfigError:
         raise  # every episode would fail the same way: stop the run
     except AgentrollError as e:

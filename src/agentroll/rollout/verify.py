@@ -63,3 +63,100 @@ async def _segment_delta(engine: Any, seg: Segment, *, session_id: str) -> tuple
         if delta > worst or at < 0:
             worst, at = delta, i
     return worst, checked, at
+
+
+# ---- against an independent reference (transformers), under each trajectory's recorded convention ----
+
+REQUIRED_SHARE = 0.999  # of trainable tokens whose importance ratio must be 1 within TOLERANCE
+
+
+def verify_with_reference(
+    reference: Any, trajs: Iterable[Trajectory], *, fallback: dict[str, Any] | None = None, show: int = 8
+) -> dict[str, Any]:
+    """Recompute every trainable token's logprob with `reference` (engines.hf_reference.HFReference) under the
+    trajectory's `metadata["logprobs"]` convention (`fallback` for runs recorded before there was one).
+
+    Passes when >= 99.9% of the tokens have |ratio - 1| <= 1e-3, every token outside that is at a truncation
+    boundary, the logprobs are of the sampling distribution (not raw ones at a temperature other than 1),
+    and no trajectory drifted."""
+    trajs = list(trajs)
+    deltas: list[float] = []  # engine - reference, per trainable token
+    outside: list[dict[str, Any]] = []
+    boundary = outside_not_boundary = 0
+    modes: dict[str, int] = {}
+    problems: set[str] = set()
+    for traj in trajs:
+        convention = traj.metadata.get("logprobs") or fallback or {}
+        mode = str(convention.get("mode"))
+        modes[mode] = modes.get(mode, 0) + 1
+        if (problem := convention_problem(convention)) is not None:
+            problems.add(problem)
+        for index, seg in enumerate(traj.segments):
+            positions = [i for i, m in enumerate(seg.loss_mask) if m == 1 and i > 0]
+            scores = reference.score(seg.token_ids, positions, convention)
+            for i, ref, at_edge in zip(positions, scores.logprobs, scores.at_boundary, strict=True):
+                sampled = seg.logprobs[i]
+                delta = math.inf if sampled is None else (0.0 if sampled == ref else sampled - ref)
+                deltas.append(delta)
+                boundary += at_edge
+                if abs(delta) > TOLERANCE:
+                    outside_not_boundary += not at_edge
+                    if len(outside) < show:
+                        outside.append(
+                            {"id": traj.id, "segment": index, "token_index": i, "token_id": seg.token_ids[i],
+                             "engine": sampled, "reference": ref, "at_boundary": at_edge}
+                        )  # fmt: skip
+    within = sum(abs(d) <= TOLERANCE for d in deltas)
+    drift = sum(bool(t.metadata.get("drift")) for t in trajs)
+    share = within / len(deltas) if deltas else 1.0
+    report = {
+        "trajectories": len(trajs),
+        "tokens_checked": len(deltas),
+        "logprobs_modes": modes,
+        "max_abs_delta": max((abs(d) for d in deltas), default=0.0),
+        "ratio": ratio_summary(deltas),
+        "share_within_tolerance": share,
+        "outside_tolerance": len(deltas) - within,
+        "outside_not_at_boundary": outside_not_boundary,
+        "at_boundary": boundary,
+        "examples_outside": outside,
+        "convention_problems": sorted(problems),
+        "drift_count": drift,
+        "tolerance": TOLERANCE,
+        "required_share": REQUIRED_SHARE,
+    }
+    report["ok"] = share >= REQUIRED_SHARE and outside_not_boundary == 0 and not problems and drift == 0
+    return report
+
+
+def convention_problem(convention: dict[str, Any]) -> str | None:
+    """Why these logprobs are not the behaviour policy's, or None. Raw logprobs are the sampling distribution's
+    only at temperature 1 with nothing truncated."""
+    mode = convention.get("mode")
+    plain = (
+        convention.get("temperature", 1.0) == 1.0
+        and convention.get("top_p", 1.0) == 1.0
+        and convention.get("top_k", -1) in (-1, 0)
+        and convention.get("min_p", 0.0) == 0.0
+    )
+    if mode == "raw" and not plain:
+        knobs = " ".join(f"{k}={convention.get(k)}" for k in ("temperature", "top_p", "top_k", "min_p"))
+        return (
+            f"raw logprobs (temperature 1, untruncated) for tokens sampled at {knobs}: "
+            "not the sampling distribution (run the engine with processed logprobs)"
+        )
+    if mode in ("unknown", "mixed", "None"):
+        return f"logprobs mode {mode!r}: the engine did not say which distribution they are of (checked as processed)"
+    return None
+
+
+def ratio_summary(deltas: list[float]) -> dict[str, float]:
+    """min / p01 / median / p99 / max of the importance ratio exp(engine - reference)."""
+    if not deltas:
+        return {}
+    ratios = sorted(math.exp(min(d, 700.0)) for d in deltas)
+
+    def at(q: float) -> float:
+        return ratios[min(len(ratios) - 1, int(q * (len(ratios) - 1) + 0.5))]
+
+    return {"min": ratios[0], "p01": at(0.01), "median": at(0.5), "p99": at(0.99), "max": ratios[-1]}

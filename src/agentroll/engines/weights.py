@@ -1,0 +1,110 @@
+"""New policy weights for a running engine, and which policy sampled each token.
+
+    update = await engine.update_weights("ckpt/step-3", version=3, mode="keep")
+
+An RL loop changes the policy every step while episodes are in flight. Engines that can take new
+weights without a restart implement `WeightUpdatable` (engines.base): pause generation, load the
+new weights in place, label them with an integer `version`, resume. The pause mode says what
+happens to requests in flight (vLLM's own modes):
+
+- `abort`: they end at once (finish reason "abort", `meta["abort_cause"] = "weight_update"`);
+  the episode loop samples that turn again on the new weights (or restarts the episode, by policy).
+- `wait`: new requests wait; the update starts when the in-flight ones have finished.
+- `keep`: they freeze and continue on the new weights; their tokens are split by version.
+
+Every Completion carries `policy_versions`: [(first token index, version), ...] over its sampled
+tokens, from vLLM's own per-token weight-version spans. A source is a checkpoint folder (safetensors,
+as `save_pretrained` writes) or an in-memory state dict, which is written to a temporary folder
+first (vLLM reloads from files; the folder must be readable by the engine's workers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from agentroll.errors import ConfigError
+
+PauseMode = Literal["abort", "wait", "keep"]
+PAUSE_MODES: tuple[str, ...] = ("abort", "wait", "keep")
+WEIGHT_UPDATE = "weight_update"  # Completion.meta["abort_cause"] of a request ended by an update's pause
+# A checkpoint folder, or a state dict {parameter name: tensor} in the checkpoint's (Hugging Face) names.
+WeightSource = str | os.PathLike | Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class WeightUpdate:
+    """What one update did: the new version, how long generation stood still, where it was applied."""
+
+    version: int
+    mode: str
+    stall_s: float  # from the pause to the resume: no token was sampled in that time
+    load_s: float  # the part spent loading weights
+    applied: list[str] = field(default_factory=list)  # engines/servers that took the weights
+    failed: dict[str, str] = field(default_factory=dict)  # engine/server -> error, for a pool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "mode": self.mode,
+            "stall_s": round(self.stall_s, 4),
+            "load_s": round(self.load_s, 4),
+            "applied": list(self.applied),
+            "failed": dict(self.failed),
+        }
+
+
+def check_mode(mode: str) -> str:
+    if mode not in PAUSE_MODES:
+        raise ConfigError(f"pause mode {mode!r}: expected one of {', '.join(PAUSE_MODES)}")
+    return mode
+
+
+def parse_version(label: Any) -> int:
+    """vLLM's weight-version label -> our integer version; the label of the weights it started with
+    ("default", or none) is version 0."""
+    if label in (None, "", "default"):
+        return 0
+    try:
+        return int(label)
+    except (TypeError, ValueError):
+        raise ConfigError(f"weight version {label!r}: agentroll labels weights with integers") from None
+
+
+def spans_to_starts(spans: Sequence[Any] | None) -> list[tuple[int, int]] | None:
+    """vLLM's WeightVersionSpan list (objects or dicts with version/start/end) -> [(start, version)]."""
+    if not spans:
+        return None
+    out = []
+    for s in spans:
+        version, start = (s["version"], s["start"]) if isinstance(s, dict) else (s.version, s.start)
+        out.append((int(start), parse_version(version)))
+    return out
+
+
+def starts_for(n_tokens: int, version: int) -> list[tuple[int, int]] | None:
+    """One version for every sampled token (engines that report none per token)."""
+    return [(0, version)] if n_tokens else None
+
+
+@contextlib.contextmanager
+def checkpoint_dir(source: WeightSource) -> Iterator[Path]:
+    """A folder vLLM can reload from: `source` itself, or a state dict written to a temporary folder."""
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if not path.is_dir() or not any(path.glob("*.safetensors")):
+            raise ConfigError(f"weights {path}: expected a checkpoint folder with *.safetensors files")
+        yield path.resolve()
+        return
+    from safetensors.torch import save_file
+
+    with tempfile.TemporaryDirectory(prefix="agentroll-weights-") as tmp:
+        # CPU copies that share no storage: safetensors refuses views and tied tensors (embeddings = lm_head)
+        tensors = {name: t.detach().to("cpu", copy=True).contiguous() for name, t in source.items()}
+        save_file(tensors, os.path.join(tmp, "model.safetensors"))
+        yield Path(tmp)
