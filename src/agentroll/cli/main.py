@@ -16,7 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "engine": ("agentroll.cli.engine", "inference engines: `engine check`"),
     "tools": ("agentroll.cli.tools", "tools: `tools list`, `tools call`"),
     "run": ("agentroll.cli.run", "run a dataset of episodes to a run directory (resumable)"),
-    "verify": ("agentroll.cli.verify", "recompute a run's logprobs (an engine, or --reference hf: transformers); fail on a breach"),
+    "verify": (
+        "agentroll.cli.verify",
+        "recompute a run's logprobs (transformers or an engine); fail on a breach",
+    ),
     "export": ("agentroll.cli.export", "export a run: jsonl | parquet | hf | verl | trl"),
     "serve": ("agentroll.cli.serve", "OpenAI-compatible server that captures every token into trajectories"),
     "bench": ("agentroll.cli.bench", "benchmarks P1-P4 + routing, side by side in one run (--json)"),

@@ -1,5 +1,8 @@
 """`agentroll verify RUN_DIR [--engine SPEC | --reference hf]`: recompute every sampled logprob.
 
+Without either, the reference is used where the run's logprobs need it (sampled at a temperature other
+than 0 or 1, or truncated) and its model is known; else the run's own engine.
+
 `--engine` (default: the run's own engine) scores the tokens teacher-forced on an engine: the tokens
 and their alignment are right. `--reference hf` recomputes them with Hugging Face transformers on the
 model's checkpoint, under each trajectory's recorded convention (temperature, top-k/top-p/min-p), the
@@ -21,7 +24,7 @@ from agentroll.cli.export import load_trajectories
 from agentroll.engines.registry import make_engine, parse_spec
 from agentroll.errors import ConfigError
 from agentroll.rollout.store import MANIFEST
-from agentroll.rollout.verify import verify_trajectories, verify_with_reference
+from agentroll.rollout.verify import engine_checkable, verify_trajectories, verify_with_reference
 from agentroll.types import SamplingParams
 
 
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     # vLLM logs INFO to stdout; keep stdout for our report (its warnings still reach stderr).
     os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
     run_dir = Path(args.run_dir)
-    if args.reference:
+    if args.reference or (not args.engine and _needs_reference(run_dir, args)):
         report = _verify_reference(run_dir, args)
     else:
         report = asyncio.run(_verify(run_dir, args.engine or _run_engine(run_dir), args.concurrency, args.limit))
@@ -65,6 +68,15 @@ async def _verify(run_dir: Path, spec: str, concurrency: int, limit: int | None)
     finally:
         await engine.aclose()
     return {"run_dir": str(run_dir), "engine": spec, **report}
+
+
+def _needs_reference(run_dir: Path, args: argparse.Namespace) -> bool:
+    """The default check: the reference where the run's logprobs are of a distribution other than the model's
+    own (which an engine's teacher-forced pass cannot give) and the checkpoint is known."""
+    if args.model is None and parse_spec(_run_engine(run_dir).split(",")[0])[0] != "embedded":
+        return False
+    sampling = _run_sampling(run_dir) or {}
+    return not engine_checkable({**sampling, "mode": "processed"})
 
 
 def _run_config(run_dir: Path) -> dict:

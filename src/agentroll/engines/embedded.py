@@ -25,7 +25,7 @@ from typing import Any
 
 from agentroll.engines.base import PROCESSED, RAW, check_context, normalize_finish_reason
 from agentroll.engines.weights import (
-    WEIGHT_UPDATE,
+    Inflight,
     PauseMode,
     WeightSource,
     WeightUpdate,
@@ -60,8 +60,7 @@ class _Shared:
         self.lock = asyncio.Lock()
         self.update_lock = asyncio.Lock()  # one weight update at a time
         self.version = 0
-        self.inflight: set[str] = set()  # request IDs being generated
-        self.preempted: set[str] = set()  # ...of those, the ones a pause(mode="abort") ended
+        self.inflight = Inflight()
 
 
 _SHARED: dict[EmbeddedSettings, _Shared] = {}
@@ -148,7 +147,7 @@ class EmbeddedEngine:
         them finish first, `keep` freezes them until `resume`."""
         llm = await self._llm()
         if check_mode(mode) == "abort":
-            self._shared.preempted |= self._shared.inflight
+            self._shared.inflight.preempt_all()
         await llm.pause_generation(mode=mode)
 
     async def resume(self) -> None:
@@ -203,28 +202,19 @@ class EmbeddedEngine:
         """vLLM's cumulative outputs of one request within `timeout` (closing or cancelling aborts it)."""
         check_context(len(prompt_ids), sampling, self.max_model_len)
         llm = await self._llm()
-        self._shared.inflight.add(rid)
         try:
-            async with asyncio.timeout(timeout):
-                async for out in _outputs(llm, prompt_ids, to_vllm(sampling), rid):
-                    yield out
+            with self._shared.inflight.track(rid):
+                async with asyncio.timeout(timeout):
+                    async for out in _outputs(llm, prompt_ids, to_vllm(sampling), rid):
+                        yield out
         except TimeoutError as e:  # the generator's cancellation already aborted the request
             raise EngineTimeout(f"embedded request {rid}: no answer within {timeout} s") from e
-        finally:
-            self._shared.inflight.discard(rid)
 
     def _stamped(self, c: Completion, rid: str, started: float) -> Completion:
         c.meta.update(engine=self.name, model=self.settings.model, request_id=rid)
         c.meta["logprobs_mode"] = self.settings.logprobs_mode
         c.meta["latency_s"] = round(time.monotonic() - started, 6)
-        if c.finish_reason is not None:
-            if rid in self._shared.preempted:
-                self._shared.preempted.discard(rid)
-                if c.finish_reason == "abort":
-                    c.meta["abort_cause"] = WEIGHT_UPDATE
-                    c.meta["abort_message"] = "a weight update paused the engine with mode=abort"
-            if c.policy_versions is None and c.token_ids:
-                c.policy_versions = [(0, self._shared.version)]
+        self._shared.inflight.stamp(c, rid, self._shared.version)
         return c
 
     async def prompt_logprobs(self, token_ids: Sequence[int], *, session_id: str | None = None) -> list[float | None]:

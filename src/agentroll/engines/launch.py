@@ -79,10 +79,15 @@ def start_vllm_server(
     max_model_len: int = 2048,
     kv_cache_gib: int = 1,
     dtype: str = "float32",
+    logprobs_mode: str = "processed_logprobs",
     extra_args: tuple[str, ...] = (),
     startup_timeout_s: float = 240.0,
 ) -> ServerProcess:
-    """Start `python -m vllm.entrypoints.openai.api_server` on 127.0.0.1 and wait for /health."""
+    """Start `python -m vllm.entrypoints.openai.api_server` on 127.0.0.1 and wait for /health.
+
+    Logprobs are of the sampling distribution (`--logprobs-mode processed_logprobs`), and vLLM's RL
+    endpoints (pause, resume, weight reload and version, weight checker) are on (VLLM_SERVER_DEV_MODE=1:
+    a server on loopback for tests and one machine; do not expose those endpoints beyond it)."""
     port = port or free_port()
     workdir = tempfile.TemporaryDirectory(prefix="agentroll-vllm-")
     env = dict(os.environ)
@@ -94,10 +99,12 @@ def start_vllm_server(
         VLLM_NO_USAGE_STATS="1",
         DO_NOT_TRACK="1",
         HF_HUB_OFFLINE="1",
+        VLLM_SERVER_DEV_MODE="1",
     )
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir)]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--max-model-len", str(max_model_len)]
     cmd += ["--enable-scale-out", "--enforce-eager", "--dtype", dtype, "--enable-prompt-tokens-details"]
+    cmd += ["--logprobs-mode", logprobs_mode]
     cmd += list(extra_args)
     log_path = Path(workdir.name) / "server.log"
     with open(log_path, "wb") as log:

@@ -8,7 +8,8 @@ turn (the baseline the routing benchmark compares sticky routing against).
 
 A server that fails with EngineUnavailable is taken out, and the call is re-sent to another server;
 each such retry is recorded in the Completion's `meta["pool_retries"]` (it lands on the trajectory's
-turn). A background check puts a server back once its health endpoint answers. Timeouts and
+turn). A background check puts a server back once its health endpoint answers (unless it missed a
+weight update: `update_weights` updates every server and takes out one that fails). Timeouts and
 rejected requests are not retried: a request that returned (tokens or an error) is never re-sent.
 """
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from agentroll.engines.base import Engine
+from agentroll.engines.weights import PauseMode, WeightSource, WeightUpdate, checkpoint_dir
 from agentroll.errors import ConfigError, EngineUnavailable
 from agentroll.trajectory import Completion
 from agentroll.types import SamplingParams
@@ -67,6 +69,7 @@ class PoolEngine:
         self._max_sessions = max_sessions
         self._health_task: asyncio.Task | None = None
         self._rr = 0  # tie-breaker so equal servers take turns
+        self._version = 0
 
     @property
     def max_model_len(self) -> int | None:
@@ -198,10 +201,44 @@ class PoolEngine:
             await asyncio.sleep(self.health_interval_s)
             await self._check_all()
 
+    @property
+    def policy_version(self) -> int:
+        return self._version
+
+    async def pause(self, mode: PauseMode = "wait") -> None:
+        await asyncio.gather(*(m.engine.pause(mode) for m in self.members if m.healthy))
+
+    async def resume(self) -> None:
+        await asyncio.gather(*(m.engine.resume() for m in self.members if m.healthy))
+
+    async def update_weights(self, source: WeightSource, *, version: int, mode: PauseMode = "wait") -> WeightUpdate:
+        """Every healthy server takes the weights at once; one that fails is taken out of the rotation (it
+        would sample from the old policy) and named in `failed`."""
+        if version <= self._version:
+            raise ConfigError(f"weight version {version}: must be above the current one ({self._version})")
+        members = [m for m in self.members if m.healthy]
+        with checkpoint_dir(source) as path:  # a state dict is written once for every server
+            results = await asyncio.gather(
+                *(m.engine.update_weights(path, version=version, mode=mode) for m in members), return_exceptions=True
+            )
+        done = WeightUpdate(version, mode, stall_s=0.0, load_s=0.0)
+        for m, r in zip(members, results, strict=True):
+            if isinstance(r, BaseException):
+                done.failed[m.name] = f"{type(r).__name__}: {r}"
+                self._take_out(m, EngineUnavailable(f"weight update to version {version} failed: {r}"))
+            else:
+                done.applied.append(m.name)
+                done.stall_s, done.load_s = max(done.stall_s, r.stall_s), max(done.load_s, r.load_s)
+        if not done.applied:
+            raise EngineUnavailable(f"weight update to version {version} failed on every server: {done.failed}")
+        self._version = version
+        return done
+
     async def _check_all(self) -> None:
         results = await asyncio.gather(*(m.engine.health() for m in self.members), return_exceptions=True)
         for m, ok in zip(self.members, results, strict=True):
-            if ok is True:
+            stale = getattr(m.engine, "policy_version", self._version) < self._version  # missed a weight update
+            if ok is True and not stale:
                 m.healthy, m.down_since = True, None
             elif m.healthy:
                 self._take_out(m, EngineUnavailable(f"health check failed: {ok}"))

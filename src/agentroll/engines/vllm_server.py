@@ -4,25 +4,48 @@ Prefers `POST /inference/v1/generate` (integer token IDs in and out; served with
 `--enable-scale-out`); on a 404 falls back, for good, to `/v1/completions` with a token-ID
 prompt and `return_token_ids`. Either way the Completion's IDs are the server's own sampled IDs.
 Pass `--enable-prompt-tokens-details` to the server to get prefix-cache hits reported.
+
+Logprobs: the server's `--logprobs-mode` decides which distribution they are of; vLLM's default,
+`raw_logprobs`, is the model's at temperature 1, not the one the tokens were sampled from. The engine
+finds out on its first call (`/server_info` where the server runs with VLLM_SERVER_DEV_MODE=1, else
+two one-token probes at different temperatures), records it in every Completion's
+`meta["logprobs_mode"]`, and warns once when it is raw: start the server with
+`--logprobs-mode processed_logprobs` (engines.launch does).
+
+Weights: `update_weights` drives vLLM's RL API on the server (needs VLLM_SERVER_DEV_MODE=1):
+`/pause?mode=...`, `/collective_rpc` reload_weights from a checkpoint folder the server can read,
+`/update_weight_version`, `/reset_prefix_cache`, `/resume`; `weight_checksums` is `/weight_checker`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from agentroll.engines.base import check_context, normalize_finish_reason
+from agentroll.engines.base import PROCESSED, RAW, UNKNOWN, check_context, normalize_finish_reason
 from agentroll.engines.http import MISSING, EndpointMissing, RetryPolicy, ServerEngine
-from agentroll.errors import EngineError
+from agentroll.engines.weights import (
+    Inflight,
+    PauseMode,
+    WeightSource,
+    WeightUpdate,
+    check_mode,
+    checkpoint_dir,
+    parse_version,
+    spans_to_starts,
+)
+from agentroll.errors import ConfigError, EngineError
 from agentroll.trajectory import Completion, TopK
 from agentroll.types import SamplingParams
 
 GENERATE = "/inference/v1/generate"
 COMPLETIONS = "/v1/completions"
+log = logging.getLogger(__name__)
 
 
 class VLLMServerEngine(ServerEngine):
@@ -33,6 +56,9 @@ class VLLMServerEngine(ServerEngine):
     def __init__(self, base_url: str, *, retry: RetryPolicy | None = None, api: str = "auto"):
         super().__init__(base_url, retry=retry)
         self._api = api  # "auto" | "generate" | "completions"
+        self.logprobs_mode: str | None = None  # found on the first call
+        self._version = 0
+        self._inflight = Inflight()
 
     async def models(self) -> list[str]:
         body = await self.http.get_json("/v1/models")
@@ -40,7 +66,92 @@ class VLLMServerEngine(ServerEngine):
         if data:
             self._model = data[0]["id"]
             self._max_model_len = data[0].get("max_model_len") or self._max_model_len
+        if self.logprobs_mode is None:
+            self.logprobs_mode = await self._find_logprobs_mode()
         return [m["id"] for m in data]
+
+    async def _find_logprobs_mode(self) -> str:
+        """The server's --logprobs-mode: from /server_info (dev mode), else measured (raw logprobs do not move
+        with the temperature; processed ones do)."""
+        info = await self.http.request("GET", "/server_info?config_format=json", None, timeout=30, missing_ok=True)
+        if info is not MISSING and isinstance(info.get("vllm_config"), dict):
+            mode = str((info["vllm_config"].get("model_config") or {}).get("logprobs_mode", ""))
+            version = await self.http.request("GET", "/weight_info", None, timeout=10, missing_ok=True)
+            if version is not MISSING:
+                self._version = parse_version(version.get("weight_version"))
+        else:
+            mode = await self._probe_logprobs_mode()
+        found = {"processed_logprobs": PROCESSED, "raw_logprobs": RAW}.get(mode, UNKNOWN)
+        if found != PROCESSED:
+            log.warning(
+                "%s: logprobs are %s (--logprobs-mode %s), not those of the sampling distribution; for RL start "
+                "the server with --logprobs-mode processed_logprobs",
+                self.base_url, found, mode or "?",
+            )  # fmt: skip
+        return found
+
+    async def _probe_logprobs_mode(self) -> str:
+        prompt = [1, 2, 3, 4, 5, 6, 7, 8]
+        rows = []
+        for temperature in (0.5, 1.0):
+            sp = {"max_tokens": 1, "temperature": temperature, "logprobs": 5, "seed": 0}
+            body = await self.http.post_json(
+                GENERATE, {"token_ids": prompt, "sampling_params": sp}, timeout=60, missing_ok=True
+            )
+            if body is MISSING:
+                return ""
+            content = (body["choices"][0].get("logprobs") or {}).get("content") or [{}]
+            rows.append({int(t["token_id"]): float(t["logprob"]) for t in content[0].get("top_logprobs", [])})
+        common = rows[0].keys() & rows[1].keys()
+        if not common:
+            return ""
+        moved = max(abs(rows[0][t] - rows[1][t]) for t in common)
+        return "processed_logprobs" if moved > 1e-3 else "raw_logprobs"
+
+    @property
+    def policy_version(self) -> int:
+        return self._version
+
+    async def pause(self, mode: PauseMode = "wait") -> None:
+        if check_mode(mode) == "abort":
+            self._inflight.preempt_all()
+        await self._rl("POST", f"/pause?mode={mode}")
+
+    async def resume(self) -> None:
+        await self._rl("POST", "/resume")
+
+    async def update_weights(self, source: WeightSource, *, version: int, mode: PauseMode = "wait") -> WeightUpdate:
+        """Reload the server's weights from `source` (a folder it can read) as policy `version`."""
+        if version <= self._version:
+            raise ConfigError(f"weight version {version}: must be above the current one ({self._version})")
+        with checkpoint_dir(source) as path:
+            paused = time.monotonic()
+            await self.pause(mode)
+            try:
+                loading = time.monotonic()
+                rpc = {"method": "reload_weights", "kwargs": {"weights_path": str(path)}}
+                await self._rl("POST", "/collective_rpc", rpc)
+                load_s = time.monotonic() - loading
+                await self._rl("POST", "/update_weight_version", {"new_version": str(version)})
+                await self._rl("POST", "/reset_prefix_cache")  # cached keys/values are the old weights'
+                self._version = version
+            finally:
+                await self.resume()
+            stall_s = time.monotonic() - paused
+        return WeightUpdate(version, mode, stall_s, load_s, applied=[self.base_url])
+
+    async def weight_checksums(self) -> dict[str, str]:
+        body = await self._rl("POST", "/weight_checker", {"action": "checksum"})
+        return dict(body["checksums"])
+
+    async def _rl(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
+        body = await self.http.request(method, path, payload, timeout=None, missing_ok=True)
+        if body is MISSING:
+            raise ConfigError(
+                f"{self.base_url}{path}: not served; vLLM's RL endpoints need the server started with "
+                "VLLM_SERVER_DEV_MODE=1 (engines.launch.start_vllm_server does)"
+            )
+        return body
 
     async def generate(
         self,
@@ -56,6 +167,12 @@ class VLLMServerEngine(ServerEngine):
         check_context(len(prompt_ids), sampling, self._max_model_len)
         rid = request_id or uuid.uuid4().hex
         started = time.monotonic()
+        with self._inflight.track(rid):
+            return await self._generate(prompt_ids, sampling, rid, timeout, started)
+
+    async def _generate(
+        self, prompt_ids: Sequence[int], sampling: SamplingParams, rid: str, timeout: float | None, started: float
+    ) -> Completion:
         try:
             if self._api != "completions":
                 body = await self.http.post_json(
@@ -96,11 +213,12 @@ class VLLMServerEngine(ServerEngine):
             payload = {**generate_payload(prompt_ids, sampling, rid), "stream": True}
             payload["stream_options"] = {"include_usage": True}
             try:
-                async for event in self.http.stream_events(GENERATE, payload, timeout=timeout):
-                    if state.add(event) and state.finish_reason is None:
-                        yield self._finish(state.completion(), rid, GENERATE, started)
-                self._api = "generate"
-                yield self._finish(state.completion(final=True), rid, GENERATE, started)
+                with self._inflight.track(rid):
+                    async for event in self.http.stream_events(GENERATE, payload, timeout=timeout):
+                        if state.add(event) and state.finish_reason is None:
+                            yield self._finish(state.completion(), rid, GENERATE, started)
+                    self._api = "generate"
+                    yield self._finish(state.completion(final=True), rid, GENERATE, started)
                 return
             except EndpointMissing:
                 self._api = "completions"
@@ -112,7 +230,9 @@ class VLLMServerEngine(ServerEngine):
 
     def _finish(self, c: Completion, rid: str, endpoint: str, started: float) -> Completion:
         c.meta.update(engine=self.name, server=self.base_url, endpoint=endpoint, request_id=rid)
+        c.meta["logprobs_mode"] = self.logprobs_mode or UNKNOWN
         c.meta["latency_s"] = round(time.monotonic() - started, 6)
+        self._inflight.stamp(c, rid, self._version)
         return c
 
     async def _abort(self, rid: str) -> None:
@@ -183,6 +303,7 @@ class StreamState:
         self.top: list[TopK] | None = [] if k > 0 else None
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] = {}
+        self.versions: list[tuple[int, int]] | None = None  # on the final chunk
 
     def add(self, event: dict[str, Any]) -> bool:
         """Take one event; True when it carried tokens or the finish reason."""
@@ -200,6 +321,7 @@ class StreamState:
                 self.top.extend(top or ())
         if choice.get("finish_reason") is not None:
             self.finish_reason = normalize_finish_reason(choice["finish_reason"])
+        self.versions = spans_to_starts(choice.get("weight_versions")) or self.versions
         return True
 
     def completion(self, *, final: bool = False) -> Completion:
@@ -207,7 +329,9 @@ class StreamState:
             raise EngineError("the event stream ended without a finish reason")
         top = list(self.top) if self.top is not None and self.logprobs is not None else None
         logprobs = list(self.logprobs) if self.logprobs is not None else None
-        return Completion(list(self.ids), logprobs, top, self.finish_reason if final else None, **self.usage)
+        c = Completion(list(self.ids), logprobs, top, self.finish_reason if final else None, **self.usage)
+        c.policy_versions = self.versions if final else None
+        return c
 
 
 def completions_payload(model: str, prompt_ids: Sequence[int], s: SamplingParams, rid: str) -> dict[str, Any]:
@@ -223,7 +347,9 @@ def parse_generate(body: dict[str, Any], k: int) -> Completion:
     ids = [int(t) for t in choice["token_ids"]]
     content = (choice.get("logprobs") or {}).get("content")
     logprobs, top = _content_logprobs(content, k) if content is not None else (None, None)
-    return Completion(ids, logprobs, top, normalize_finish_reason(choice.get("finish_reason")), **_usage(body))
+    c = Completion(ids, logprobs, top, normalize_finish_reason(choice.get("finish_reason")), **_usage(body))
+    c.policy_versions = spans_to_starts(choice.get("weight_versions"))
+    return c
 
 
 def _content_logprobs(content: list[dict[str, Any]], k: int) -> tuple[list[float], list[TopK] | None]:

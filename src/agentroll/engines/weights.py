@@ -108,3 +108,35 @@ def checkpoint_dir(source: WeightSource) -> Iterator[Path]:
         tensors = {name: t.detach().to("cpu", copy=True).contiguous() for name, t in source.items()}
         save_file(tensors, os.path.join(tmp, "model.safetensors"))
         yield Path(tmp)
+
+
+class Inflight:
+    """The request IDs an engine has in flight, so that the ones a pause(mode="abort") ends are told
+    apart from other aborts: their Completions get `meta["abort_cause"] = "weight_update"`."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+        self.preempted: set[str] = set()
+
+    @contextlib.contextmanager
+    def track(self, rid: str) -> Iterator[None]:
+        self.ids.add(rid)
+        try:
+            yield
+        finally:
+            self.ids.discard(rid)
+
+    def preempt_all(self) -> None:
+        self.preempted |= self.ids
+
+    def stamp(self, c: Any, rid: str, version: int) -> None:
+        """On a finished Completion: the abort cause, and the current version where the engine gave none."""
+        if c.finish_reason is None:
+            return
+        if rid in self.preempted:
+            self.preempted.discard(rid)
+            if c.finish_reason == "abort":
+                c.meta["abort_cause"] = WEIGHT_UPDATE
+                c.meta["abort_message"] = "a weight update paused the engine with mode=abort"
+        if c.policy_versions is None and c.token_ids:
+            c.policy_versions = [(0, version)]

@@ -27,6 +27,10 @@ async def verify_trajectories(engine: Any, trajs: Iterable[Trajectory], *, concu
         async with limit:
             return await _segment_delta(engine, seg, session_id=f"verify-{traj.id}-{index}")
 
+    # An engine's teacher-forced logprobs are the model's own (temperature 1): they can check the logprobs
+    # of the sampling distribution only where that is the same distribution.
+    needs_reference = [t for t in trajs if not engine_checkable(t.metadata.get("logprobs") or {})]
+    trajs = [t for t in trajs if t not in needs_reference]
     jobs = [(t, i, s) for t in trajs for i, s in enumerate(t.segments) if 1 in s.loss_mask]
     results = await asyncio.gather(*(one(t, i, s) for t, i, s in jobs))
     worst = max(range(len(jobs)), key=lambda k: results[k][0], default=None)
@@ -43,9 +47,32 @@ async def verify_trajectories(engine: Any, trajs: Iterable[Trajectory], *, concu
         "drift_count": drift,
         "not_token_exact": sum(t.metadata.get("token_exact") is False for t in trajs),
         "tolerance": TOLERANCE,
+        "needs_reference": len(needs_reference),
     }
-    report["ok"] = max_delta <= TOLERANCE and drift == 0 and report["not_token_exact"] == 0
+    if needs_reference:
+        report["needs_reference_why"] = (
+            f"{len(needs_reference)} trajectories hold processed logprobs of a distribution other than the model's "
+            "own (temperature or truncation): an engine's teacher-forced logprobs cannot recompute them; "
+            "use agentroll verify --reference hf"
+        )
+    report["ok"] = max_delta <= TOLERANCE and drift == 0 and report["not_token_exact"] == 0 and not needs_reference
     return report
+
+
+def engine_checkable(convention: dict[str, Any]) -> bool:
+    """True where the recorded logprobs are of the model's own distribution (raw, or processed without any
+    temperature or truncation), which is what an engine's prompt_logprobs give."""
+    return convention.get("mode") != "processed" or _plain(convention)
+
+
+def _plain(convention: dict[str, Any]) -> bool:
+    """Sampling that leaves the model's distribution as it is (temperature 0 is greedy: vLLM's logprobs at 1)."""
+    return (
+        convention.get("temperature", 1.0) in (0.0, 1.0)
+        and convention.get("top_p", 1.0) == 1.0
+        and convention.get("top_k", -1) in (-1, 0)
+        and convention.get("min_p", 0.0) == 0.0
+    )
 
 
 async def _segment_delta(engine: Any, seg: Segment, *, session_id: str) -> tuple[float, int, int]:
@@ -133,13 +160,7 @@ def convention_problem(convention: dict[str, Any]) -> str | None:
     """Why these logprobs are not the behaviour policy's, or None. Raw logprobs are the sampling distribution's
     only at temperature 1 with nothing truncated."""
     mode = convention.get("mode")
-    plain = (
-        convention.get("temperature", 1.0) == 1.0
-        and convention.get("top_p", 1.0) == 1.0
-        and convention.get("top_k", -1) in (-1, 0)
-        and convention.get("min_p", 0.0) == 0.0
-    )
-    if mode == "raw" and not plain:
+    if mode == "raw" and not _plain(convention):
         knobs = " ".join(f"{k}={convention.get(k)}" for k in ("temperature", "top_p", "top_k", "min_p"))
         return (
             f"raw logprobs (temperature 1, untruncated) for tokens sampled at {knobs}: "
