@@ -262,3 +262,42 @@ def test_json_schema_constrains_the_output(engine: Engine, loop: Any, tokenizer:
     c = loop.run(engine.generate(prompt(tokenizer, "Pick a colour and a number."), sp))
     assert c.finish_reason == "stop"
     jsonschema.validate(json.loads(tokenizer.decode(c.token_ids, skip_special_tokens=True)), schema)
+
+
+@pytest.fixture(scope="session")
+def hf_reference(model_dir: Any) -> Any:
+    from agentroll.engines.hf_reference import HFReference
+
+    return HFReference(model_dir)
+
+
+# (temperature, top_p, top_k, min_p): the convention a trainer's recomputation must reproduce.
+SAMPLINGS = [(1.0, 1.0, -1, 0.0), (0.7, 1.0, -1, 0.0), (0.7, 0.9, -1, 0.0), (0.5, 1.0, -1, 0.0), (0.5, 0.8, 20, 0.05)]
+
+
+@pytest.mark.parametrize(("temperature", "top_p", "top_k", "min_p"), SAMPLINGS)
+def test_logprobs_are_of_the_distribution_the_tokens_were_sampled_from(
+    engine: Engine, loop: Any, tokenizer: Any, hf_reference: Any, temperature: float, top_p: float, top_k: int,
+    min_p: float,
+) -> None:  # fmt: skip
+    """Recomputed by transformers (logits / T, then vLLM's truncations), not by the engine that sampled them."""
+    from agentroll.agent.records import logprobs_convention
+
+    sp = SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p, max_tokens=40, seed=5)
+    convention = {**logprobs_convention(sp), "mode": "processed"}
+    deltas, raw_gap, at_boundary = [], 0.0, 0
+    for text in ("Write one sentence about the sea.", "List four animals.", "What is 12 times 7?"):
+        ids = prompt(tokenizer, text)
+        c = loop.run(engine.generate(ids, sp))
+        assert c.meta["logprobs_mode"] == "processed"
+        seq = [*ids, *c.token_ids]
+        ref = hf_reference.score(seq, list(range(len(ids), len(seq))), convention)
+        for lp, r, edge, raw in zip(c.logprobs, ref.logprobs, ref.at_boundary, ref.raw_logprobs, strict=True):
+            if abs(lp - r) > TOLERANCE:
+                assert edge, (lp, r)  # only a truncation boundary may differ
+            deltas.append(abs(lp - r))
+            at_boundary += edge
+            raw_gap = max(raw_gap, abs(lp - raw))
+    assert sum(d <= TOLERANCE for d in deltas) >= 0.999 * len(deltas), max(deltas)
+    if (temperature, top_p, top_k, min_p) != (1.0, 1.0, -1, 0.0):
+        assert raw_gap > 0.01  # the raw (T=1) logprobs would have failed this test: it can tell them apart

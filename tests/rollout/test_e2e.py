@@ -20,7 +20,7 @@ from agentroll.rollout.config import load_config
 from agentroll.rollout.dataset import load_tasks
 from agentroll.rollout.runner import planned_ids, run
 from agentroll.rollout.store import read_records
-from agentroll.rollout.verify import verify_trajectories
+from agentroll.rollout.verify import verify_trajectories, verify_with_reference
 from agentroll.tools import Toolset, function_tool
 from agentroll.trajectory import Trajectory
 
@@ -107,20 +107,30 @@ def test_stamp_tokens_appear_unmasked_only_after_a_real_tool_call(stamp_run: Pat
     assert stamped >= 1, "no stamp call parsed and ran: the forced call never reached the tool"
 
 
-def test_verify_passes_on_the_run_and_fails_when_a_sampled_token_is_changed(
-    stamp_run: Path, loop: Any, engine: Any
-) -> None:
+def test_verify_passes_on_the_run_and_fails_when_a_sampled_token_is_changed(stamp_run: Path, model_dir: Path) -> None:
+    """transformers recomputes the run's logprobs (temperature 0.3: the sampling distribution's) independently."""
+    from agentroll.engines.hf_reference import HFReference
+
     trajs = trajectories(stamp_run)
-    report = loop.run(verify_trajectories(engine, trajs))
+    assert {t.metadata["logprobs"]["mode"] for t in trajs} == {"processed"}
+    assert all(t.metadata["logprobs"]["temperature"] == 0.3 for t in trajs)
+    reference = HFReference(model_dir)
+    report = verify_with_reference(reference, trajs)
     assert report["ok"], report
-    assert report["tokens_checked"] > 0 and report["max_abs_delta"] <= 1e-3
+    assert report["tokens_checked"] > 0 and report["max_abs_delta"] <= 1e-3 and report["ratio"]["min"] > 0.999
     corrupted = copy.deepcopy(trajs)
     seg = corrupted[0].segments[0]
     i = seg.loss_mask.index(1)
     seg.token_ids[i] = (seg.token_ids[i] + 1) % 49152
-    bad = loop.run(verify_trajectories(engine, corrupted))
+    bad = verify_with_reference(reference, corrupted)
     assert not bad["ok"] and bad["max_abs_delta"] > 1e-3
-    assert bad["worst"]["id"] == corrupted[0].id
+    assert bad["examples_outside"][0]["id"] == corrupted[0].id
+
+
+def test_an_engine_check_refuses_logprobs_it_cannot_recompute(stamp_run: Path, loop: Any, engine: Any) -> None:
+    """An engine's teacher-forced logprobs are at temperature 1: they cannot check tokens sampled at 0.3."""
+    report = loop.run(verify_trajectories(engine, trajectories(stamp_run)))
+    assert not report["ok"] and report["needs_reference"] == 4 and "--reference hf" in report["needs_reference_why"]
 
 
 def test_exports_of_a_real_run_match_its_trajectories(stamp_run: Path, tmp_path: Path) -> None:

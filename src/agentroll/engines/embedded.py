@@ -132,11 +132,13 @@ class EmbeddedEngine:
     ) -> Completion:
         rid, started = request_id or uuid.uuid4().hex, time.monotonic()
         final = None
-        async for out in self._outputs(prompt_ids, sampling, rid, timeout):
-            final = out  # only the last output is converted: the others are its prefixes
-        if final is None:
-            raise EngineError(f"embedded request {rid}: engine returned nothing")
-        return self._stamped(from_request_output(final, sampling.logprobs), rid, started)
+        await self._llm()
+        with self._shared.inflight.track(rid, self._shared.version):
+            async for out in self._outputs(prompt_ids, sampling, rid, timeout):
+                final = out  # only the last output is converted: the others are its prefixes
+            if final is None:
+                raise EngineError(f"embedded request {rid}: engine returned nothing")
+            return self._stamped(from_request_output(final, sampling.logprobs), rid, started)
 
     @property
     def policy_version(self) -> int:
@@ -193,8 +195,10 @@ class EmbeddedEngine:
     ) -> AsyncIterator[Completion]:
         """Cumulative Completions as vLLM produces them (see engines.base.StreamingEngine)."""
         rid, started = request_id or uuid.uuid4().hex, time.monotonic()
-        async for out in self._outputs(prompt_ids, sampling, rid, timeout):
-            yield self._stamped(from_request_output(out, sampling.logprobs, done=out.finished), rid, started)
+        await self._llm()
+        with self._shared.inflight.track(rid, self._shared.version):
+            async for out in self._outputs(prompt_ids, sampling, rid, timeout):
+                yield self._stamped(from_request_output(out, sampling.logprobs, done=out.finished), rid, started)
 
     async def _outputs(
         self, prompt_ids: Sequence[int], sampling: SamplingParams, rid: str, timeout: float | None
@@ -203,10 +207,9 @@ class EmbeddedEngine:
         check_context(len(prompt_ids), sampling, self.max_model_len)
         llm = await self._llm()
         try:
-            with self._shared.inflight.track(rid):
-                async with asyncio.timeout(timeout):
-                    async for out in _outputs(llm, prompt_ids, to_vllm(sampling), rid):
-                        yield out
+            async with asyncio.timeout(timeout):
+                async for out in _outputs(llm, prompt_ids, to_vllm(sampling), rid):
+                    yield out
         except TimeoutError as e:  # the generator's cancellation already aborted the request
             raise EngineTimeout(f"embedded request {rid}: no answer within {timeout} s") from e
 
@@ -214,7 +217,7 @@ class EmbeddedEngine:
         c.meta.update(engine=self.name, model=self.settings.model, request_id=rid)
         c.meta["logprobs_mode"] = self.settings.logprobs_mode
         c.meta["latency_s"] = round(time.monotonic() - started, 6)
-        self._shared.inflight.stamp(c, rid, self._shared.version)
+        self._shared.inflight.stamp(c, rid)
         return c
 
     async def prompt_logprobs(self, token_ids: Sequence[int], *, session_id: str | None = None) -> list[float | None]:

@@ -122,6 +122,8 @@ class VLLMServerEngine(ServerEngine):
 
     async def update_weights(self, source: WeightSource, *, version: int, mode: PauseMode = "wait") -> WeightUpdate:
         """Reload the server's weights from `source` (a folder it can read) as policy `version`."""
+        # The server's label is the truth (another client, e.g. a pool, may have updated it since).
+        self._version = parse_version((await self._rl("GET", "/weight_info")).get("weight_version"))
         if version <= self._version:
             raise ConfigError(f"weight version {version}: must be above the current one ({self._version})")
         with checkpoint_dir(source) as path:
@@ -167,7 +169,7 @@ class VLLMServerEngine(ServerEngine):
         check_context(len(prompt_ids), sampling, self._max_model_len)
         rid = request_id or uuid.uuid4().hex
         started = time.monotonic()
-        with self._inflight.track(rid):
+        with self._inflight.track(rid, self._version):
             return await self._generate(prompt_ids, sampling, rid, timeout, started)
 
     async def _generate(
@@ -213,7 +215,7 @@ class VLLMServerEngine(ServerEngine):
             payload = {**generate_payload(prompt_ids, sampling, rid), "stream": True}
             payload["stream_options"] = {"include_usage": True}
             try:
-                with self._inflight.track(rid):
+                with self._inflight.track(rid, self._version):
                     async for event in self.http.stream_events(GENERATE, payload, timeout=timeout):
                         if state.add(event) and state.finish_reason is None:
                             yield self._finish(state.completion(), rid, GENERATE, started)
@@ -232,7 +234,7 @@ class VLLMServerEngine(ServerEngine):
         c.meta.update(engine=self.name, server=self.base_url, endpoint=endpoint, request_id=rid)
         c.meta["logprobs_mode"] = self.logprobs_mode or UNKNOWN
         c.meta["latency_s"] = round(time.monotonic() - started, 6)
-        self._inflight.stamp(c, rid, self._version)
+        self._inflight.stamp(c, rid)
         return c
 
     async def _abort(self, rid: str) -> None:

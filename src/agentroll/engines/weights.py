@@ -115,22 +115,22 @@ class Inflight:
     apart from other aborts: their Completions get `meta["abort_cause"] = "weight_update"`."""
 
     def __init__(self) -> None:
-        self.ids: set[str] = set()
+        self.started_on: dict[str, int] = {}  # request ID -> the policy version when it was sent
         self.preempted: set[str] = set()
 
     @contextlib.contextmanager
-    def track(self, rid: str) -> Iterator[None]:
-        self.ids.add(rid)
+    def track(self, rid: str, version: int) -> Iterator[None]:
+        self.started_on[rid] = version
         try:
             yield
         finally:
-            self.ids.discard(rid)
+            self.started_on.pop(rid, None)
 
     def preempt_all(self) -> None:
-        self.preempted |= self.ids
+        self.preempted |= self.started_on.keys()
 
-    def stamp(self, c: Any, rid: str, version: int) -> None:
-        """On a finished Completion: the abort cause, and the current version where the engine gave none."""
+    def stamp(self, c: Any, rid: str) -> None:
+        """On a finished Completion: the abort cause, and the version it started on where the engine gave none."""
         if c.finish_reason is None:
             return
         if rid in self.preempted:
@@ -138,5 +138,5 @@ class Inflight:
             if c.finish_reason == "abort":
                 c.meta["abort_cause"] = WEIGHT_UPDATE
                 c.meta["abort_message"] = "a weight update paused the engine with mode=abort"
-        if c.policy_versions is None and c.token_ids:
-            c.policy_versions = [(0, version)]
+        if c.policy_versions is None and c.token_ids and rid in self.started_on:
+            c.policy_versions = [(0, self.started_on[rid])]
