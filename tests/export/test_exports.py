@@ -106,3 +106,26 @@ def test_trl_completion_mask_excludes_tool_tokens(traj: Trajectory, tmp_path: Pa
     assert rows[0]["completion_mask"] == [1, 1, 0, 0, 0, 1]
     assert len(rows[0]["logprobs"]) == len(rows[0]["completion_ids"])
     assert rows[1]["prompt_ids"] == [10, 11, 50] and rows[1]["completion_mask"] == [1, 1]
+
+
+def test_exports_say_which_policy_sampled_each_token_and_of_which_distribution(tmp_path: Path) -> None:
+    """A turn whose weights changed mid-generation (keep mode): each token keeps its own version."""
+    import pyarrow.parquet as pq
+
+    traj = two_segment_trajectory()
+    traj.turns[0].policy_version, traj.turns[0].version_changes = 3, [(1, 4)]
+    traj.turns.append(
+        Turn(index=1, segment=0, prompt_len=8, sampled_ids=[40], logprobs=[-0.4], top_logprobs=None,
+             finish_reason="stop", policy_version=4)
+    )  # fmt: skip
+    traj.metadata["logprobs"] = {"mode": "processed", "temperature": 0.7, "top_p": 0.9}
+    back = Trajectory.from_dict(json.loads(json.dumps(traj.to_dict())))
+    assert back.turns[0].version_changes == [(1, 4)] and back.turns[0].token_versions() == [3, 4]
+    export([back], "verl", tmp_path / "v.parquet")
+    row = pq.read_table(tmp_path / "v.parquet").to_pylist()[0]
+    assert row["response_policy_versions"] == [3, 4, -1, -1, -1, 4]  # aligned with response_mask [1,1,0,0,0,1]
+    assert row["response_mask"] == [1, 1, 0, 0, 0, 1]
+    assert (row["min_policy_version"], row["max_policy_version"]) == (3, 4)
+    assert row["logprobs_mode"] == "processed" and json.loads(row["logprobs_convention"])["temperature"] == 0.7
+    export([back], "trl", tmp_path / "t.parquet")
+    assert pq.read_table(tmp_path / "t.parquet").to_pylist()[0]["completion_policy_versions"][:2] == [3, 4]

@@ -3,6 +3,11 @@
 A segment's prompt is its tokens before the first sampled token; its response is everything after,
 sampled tokens (mask 1, with logprobs) and tokens we rendered between turns (tool results, turn
 openers: mask 0, no logprob). Multi-turn episodes are therefore one row, not one per turn.
+
+Every row says which distribution its logprobs are of (`logprobs_mode`: "processed" = the sampling
+distribution, "raw" = the model's at temperature 1; `logprobs_convention`: that and the sampling
+parameters, JSON) and which policy sampled each token (`policy_versions`, aligned with the tokens,
+-1 where the token was not sampled; `min_policy_version` / `max_policy_version`).
 """
 
 from __future__ import annotations
@@ -18,10 +23,26 @@ def prompt_length(segment: Segment) -> int:
     return next((i for i, m in enumerate(segment.loss_mask) if m == 1), len(segment.loss_mask))
 
 
+NOT_SAMPLED = -1  # the policy version of a token we rendered (prompt, tool output, template)
+
+
+def token_policy_versions(traj: Trajectory, segment: int) -> list[int]:
+    """Per token of a segment: the version that sampled it (from its turn), NOT_SAMPLED elsewhere."""
+    out = [NOT_SAMPLED] * len(traj.segments[segment])
+    for turn in traj.turns:
+        if turn.segment == segment:
+            for offset, version in enumerate(turn.token_versions()):
+                out[turn.prompt_len + offset] = NOT_SAMPLED if version is None else version
+    return out
+
+
 def segment_rows(traj: Trajectory) -> list[dict[str, Any]]:
     """The shared columns every table export starts from: identity, outcome, tokens, JSON-encoded context."""
     rows = []
+    convention = traj.metadata.get("logprobs") or {}
     for index, seg in enumerate(traj.segments):
+        versions = token_policy_versions(traj, index)
+        sampled = [v for v in versions if v != NOT_SAMPLED]
         rows.append(
             {
                 "id": traj.id,
@@ -37,6 +58,11 @@ def segment_rows(traj: Trajectory) -> list[dict[str, Any]]:
                 "token_ids": list(seg.token_ids),
                 "loss_mask": list(seg.loss_mask),
                 "logprobs": list(seg.logprobs),
+                "logprobs_mode": str(convention.get("mode") or "unknown"),
+                "logprobs_convention": json.dumps(convention),
+                "policy_versions": versions,
+                "min_policy_version": min(sampled, default=None),
+                "max_policy_version": max(sampled, default=None),
                 "messages": json.dumps([m.model_dump(mode="json", exclude_defaults=True) for m in traj.messages]),
                 "tool_results": json.dumps([r.model_dump(mode="json") for r in traj.tool_results]),
                 "metadata": json.dumps(traj.metadata, default=str),
@@ -54,6 +80,7 @@ def split_row(row: dict[str, Any], *, logprob_fill: float | None) -> dict[str, A
         "response_ids": row["token_ids"][n:],
         "response_mask": row["loss_mask"][n:],
         "response_logprobs": [logprob_fill if lp is None else lp for lp in logprobs],
+        "response_policy_versions": row["policy_versions"][n:],
     }
 
 

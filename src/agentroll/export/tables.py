@@ -7,6 +7,7 @@ Each takes trajectories and an output path; pyarrow / datasets are imported only
   `token_level_rewards` (reward on the last sampled token), `reward`, `uid` (= task_id: the GRPO
   group), stop reason and tool results kept.
 - trl: `prompt_ids`, `completion_ids`, `completion_mask`, `logprobs` (0.0 where masked), `reward`.
+Every kind also carries the logprobs convention and the policy version of each token (export.rows).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from typing import Any
 from agentroll.export.rows import segment_rows, split_row, token_level_rewards
 from agentroll.trajectory import Trajectory
 
-_KEPT = ("id", "task_id", "sample_index", "segment", "stop_reason", "reward", "rewards", "num_turns", "tool_results")
+_KEPT = (
+    "id", "task_id", "sample_index", "segment", "stop_reason", "reward", "rewards", "num_turns", "tool_results",
+    "logprobs_mode", "logprobs_convention", "min_policy_version", "max_policy_version",
+)  # fmt: skip
 
 
 def flat_rows(trajs: Iterable[Trajectory]) -> list[dict[str, Any]]:
@@ -37,6 +41,7 @@ def verl_rows(trajs: Iterable[Trajectory]) -> list[dict[str, Any]]:
                 "responses": split["response_ids"],
                 "response_mask": split["response_mask"],
                 "rollout_log_probs": split["response_logprobs"],
+                "response_policy_versions": split["response_policy_versions"],
                 "token_level_rewards": token_level_rewards(split["response_mask"], row["reward"]),
                 "metadata": row["metadata"],
             }
@@ -55,6 +60,7 @@ def trl_rows(trajs: Iterable[Trajectory]) -> list[dict[str, Any]]:
                 "completion_ids": split["response_ids"],
                 "completion_mask": split["response_mask"],
                 "logprobs": split["response_logprobs"],
+                "completion_policy_versions": split["response_policy_versions"],
                 "metadata": row["metadata"],
             }
         )
@@ -66,6 +72,7 @@ def schema(rows_kind: str) -> Any:
     import pyarrow as pa
 
     ids, mask, floats = pa.list_(pa.int32()), pa.list_(pa.int8()), pa.list_(pa.float64())
+    versions = pa.list_(pa.int64())
     base = [
         ("id", pa.string()),
         ("task_id", pa.string()),
@@ -77,6 +84,10 @@ def schema(rows_kind: str) -> Any:
         ("num_turns", pa.int32()),
         ("tool_results", pa.string()),
         ("metadata", pa.string()),
+        ("logprobs_mode", pa.string()),
+        ("logprobs_convention", pa.string()),
+        ("min_policy_version", pa.int64()),
+        ("max_policy_version", pa.int64()),
     ]
     extra = {
         "flat": [
@@ -85,6 +96,7 @@ def schema(rows_kind: str) -> Any:
             ("token_ids", ids),
             ("loss_mask", mask),
             ("logprobs", floats),
+            ("policy_versions", versions),
             ("messages", pa.string()),
         ],
         "verl": [
@@ -93,9 +105,16 @@ def schema(rows_kind: str) -> Any:
             ("responses", ids),
             ("response_mask", mask),
             ("rollout_log_probs", floats),
+            ("response_policy_versions", versions),
             ("token_level_rewards", floats),
         ],
-        "trl": [("prompt_ids", ids), ("completion_ids", ids), ("completion_mask", mask), ("logprobs", floats)],
+        "trl": [
+            ("prompt_ids", ids),
+            ("completion_ids", ids),
+            ("completion_mask", mask),
+            ("logprobs", floats),
+            ("completion_policy_versions", versions),
+        ],
     }[rows_kind]
     return pa.schema(base + extra)
 
