@@ -7,8 +7,7 @@ Pass `--enable-prompt-tokens-details` to the server to get prefix-cache hits rep
 
 Logprobs: the server's `--logprobs-mode` decides which distribution they are of; vLLM's default,
 `raw_logprobs`, is the model's at temperature 1, not the one the tokens were sampled from. The engine
-finds out on its first call (`/server_info` where the server runs with VLLM_SERVER_DEV_MODE=1, else
-two one-token probes at different temperatures), records it in every Completion's
+finds out on its first call (two one-token probes at different temperatures), records it in every Completion's
 `meta["logprobs_mode"]`, and warns once when it is raw: start the server with
 `--logprobs-mode processed_logprobs` (engines.launch does).
 
@@ -59,6 +58,7 @@ class VLLMServerEngine(ServerEngine):
         self.logprobs_mode: str | None = None  # found on the first call
         self._version = 0
         self._inflight = Inflight()
+        self._discovery = asyncio.Lock()
 
     async def models(self) -> list[str]:
         body = await self.http.get_json("/v1/models")
@@ -66,27 +66,24 @@ class VLLMServerEngine(ServerEngine):
         if data:
             self._model = data[0]["id"]
             self._max_model_len = data[0].get("max_model_len") or self._max_model_len
-        if self.logprobs_mode is None:
-            self.logprobs_mode = await self._find_logprobs_mode()
+        async with self._discovery:  # once, however many first calls arrive together
+            if self.logprobs_mode is None:
+                self.logprobs_mode = await self._find_logprobs_mode()
         return [m["id"] for m in data]
 
     async def _find_logprobs_mode(self) -> str:
-        """The server's --logprobs-mode: from /server_info (dev mode), else measured (raw logprobs do not move
-        with the temperature; processed ones do)."""
-        info = await self.http.request("GET", "/server_info?config_format=json", None, timeout=30, missing_ok=True)
-        if info is not MISSING and isinstance(info.get("vllm_config"), dict):
-            mode = str((info["vllm_config"].get("model_config") or {}).get("logprobs_mode", ""))
-            version = await self.http.request("GET", "/weight_info", None, timeout=10, missing_ok=True)
-            if version is not MISSING:
-                self._version = parse_version(version.get("weight_version"))
-        else:
-            mode = await self._probe_logprobs_mode()
+        """The server's --logprobs-mode, measured (raw logprobs do not move with the temperature; processed
+        ones do): two one-token requests, on any server. Its weight version too, where it serves one."""
+        version = await self.http.request("GET", "/weight_info", None, timeout=10, missing_ok=True)
+        if version is not MISSING:
+            self._version = parse_version(version.get("weight_version"))
+        mode = await self._probe_logprobs_mode()
         found = {"processed_logprobs": PROCESSED, "raw_logprobs": RAW}.get(mode, UNKNOWN)
         if found != PROCESSED:
             log.warning(
-                "%s: logprobs are %s (--logprobs-mode %s), not those of the sampling distribution; for RL start "
-                "the server with --logprobs-mode processed_logprobs",
-                self.base_url, found, mode or "?",
+                "%s: logprobs are %s, not those of the sampling distribution; for RL start the server with "
+                "--logprobs-mode processed_logprobs",
+                self.base_url, found,
             )  # fmt: skip
         return found
 
