@@ -301,3 +301,20 @@ def test_logprobs_are_of_the_distribution_the_tokens_were_sampled_from(
     assert sum(d <= TOLERANCE for d in deltas) >= 0.999 * len(deltas), max(deltas)
     if (temperature, top_p, top_k, min_p) != (1.0, 1.0, -1, 0.0):
         assert raw_gap > 0.01  # the raw (T=1) logprobs would have failed this test: it can tell them apart
+
+
+def test_a_vllm_server_with_raw_logprobs_is_found_out(loop: Any, model_dir: Any, tokenizer: Any) -> None:
+    """vLLM's default --logprobs-mode: the engine measures it and every Completion says so (and verify refuses)."""
+    from agentroll.engines.launch import start_vllm_server
+    from agentroll.engines.vllm_server import VLLMServerEngine
+
+    server = start_vllm_server(model_dir, kv_cache_gib=1, logprobs_mode="raw_logprobs")
+    engine = VLLMServerEngine(server.url)
+    try:
+        loop.run(engine.models())
+        assert engine.logprobs_mode == "raw"
+        c = loop.run(engine.generate(prompt(tokenizer), SamplingParams(temperature=0.7, max_tokens=4)))
+        assert c.meta["logprobs_mode"] == "raw"
+    finally:
+        loop.run(engine.aclose())
+        server.stop()

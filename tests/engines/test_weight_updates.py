@@ -110,7 +110,7 @@ def test_new_samples_follow_the_new_weights_and_the_checker_sees_them(
 
 @pytest.mark.parametrize("mode", ["keep", "abort", "wait"])
 def test_an_update_during_generation_is_handled_by_its_pause_mode(
-    engine: Any, loop: Any, tokenizer: Any, changed_checkpoint: Path, mode: str
+    engine: Any, loop: Any, tokenizer: Any, changed_checkpoint: Path, references: dict[str, Any], mode: str
 ) -> None:
     sp = SamplingParams(temperature=0.7, max_tokens=160, ignore_eos=True, seed=1)
     ids = prompt(tokenizer, "Write a long story about a lighthouse.")
@@ -134,6 +134,10 @@ def test_an_update_during_generation_is_handled_by_its_pause_mode(
             assert 0 < len(c.token_ids) < 160 and len(c.policy_versions) == 1 and c.policy_versions[0][1] < new
         else:  # drained first: every token is the old policy's
             assert c.finish_reason == "length" and len(c.policy_versions) == 1 and c.policy_versions[0][1] < new
+    # The same prompt again: its prefix was cached by the old weights, and the cache was dropped with them.
+    short = SamplingParams(temperature=0.7, max_tokens=24, seed=2)
+    after = loop.run(engine.generate(ids, short, session_id=f"upd-{mode}-0"))
+    assert after.policy_versions == [(0, new)] and _score(references["changed"], ids, after, short) <= TOLERANCE
 
 
 @pytest.mark.parametrize("policy", ["rerun_turn", "restart_episode"])

@@ -194,3 +194,23 @@ def _wait_for_lines(path: Path, proc: subprocess.Popen, timeout: float) -> None:
             pytest.fail(f"agentroll run exited with {proc.returncode} before writing a trajectory")
         time.sleep(0.2)
     pytest.fail("agentroll run wrote no trajectory in time")
+
+
+def test_cli_verify_uses_the_reference_and_keeps_raw_logprobs_alongside(
+    stamp_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`agentroll verify RUN_DIR` on an embedded run at temperature 0.3 picks the transformers reference by itself."""
+    from agentroll.cli.main import main
+
+    assert main(["verify", str(stamp_run), "--write-raw"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["reference"] == "hf" and report["ok"] and report["tokens_checked"] > 0
+    rows = [json.loads(line) for line in (stamp_run / "raw_logprobs.jsonl").read_text().splitlines()]
+    trajs = {t.id: t for t in trajectories(stamp_run)}
+    assert {r["id"] for r in rows} == set(trajs)
+    for row in rows:
+        seg = trajs[row["id"]].segments[row["segment"]]
+        sampled = [i for i, m in enumerate(seg.loss_mask) if m == 1]
+        assert all((row["raw_logprobs"][i] is None) == (seg.loss_mask[i] == 0) for i in range(len(seg.token_ids)))
+        # at temperature 0.3 the model's own distribution is another one: the raw logprobs are lower
+        assert sum(row["raw_logprobs"][i] for i in sampled) < sum(seg.logprobs[i] for i in sampled)

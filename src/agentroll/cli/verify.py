@@ -18,6 +18,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from agentroll.agent.records import logprobs_convention
 from agentroll.cli.export import load_trajectories
@@ -36,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="--reference: the Hugging Face checkpoint (default: the run's model)")
     parser.add_argument("--dtype", default="float32", help="--reference: float32 (default), bfloat16, float16")
     parser.add_argument("--limit", type=int, help="check only the first N trajectories")
+    parser.add_argument(
+        "--write-raw",
+        action="store_true",
+        help="--reference: also write RUN_DIR/raw_logprobs.jsonl, the model's own (temperature 1) logprobs of every "
+        "sampled token, aligned with each segment's tokens (null where not sampled)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,7 +63,21 @@ def _verify_reference(run_dir: Path, args: argparse.Namespace) -> dict:
     trajs = load_trajectories(run_dir)[: args.limit]
     model = args.model or _run_model(run_dir)
     reference = HFReference(model, dtype=args.dtype)
-    report = verify_with_reference(reference, trajs, fallback=_run_sampling(run_dir))
+    raw_rows: list[dict] = []
+
+    def keep_raw(traj: Any, index: int, positions: list[int], scores: Any) -> None:
+        raw: list[float | None] = [None] * len(traj.segments[index].token_ids)
+        for i, lp in zip(positions, scores.raw_logprobs, strict=True):
+            raw[i] = lp
+        raw_rows.append({"id": traj.id, "segment": index, "dtype": args.dtype, "raw_logprobs": raw})
+
+    report = verify_with_reference(
+        reference, trajs, fallback=_run_sampling(run_dir), on_segment=keep_raw if args.write_raw else None
+    )
+    if args.write_raw:
+        out = run_dir / "raw_logprobs.jsonl"
+        out.write_text("".join(json.dumps(r) + "\n" for r in raw_rows), encoding="utf-8")
+        report["raw_logprobs"] = str(out)
     return {"run_dir": str(run_dir), "reference": "hf", "model": model, "dtype": args.dtype, **report}
 
 

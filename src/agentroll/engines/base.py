@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from agentroll.engines.weights import PauseMode, WeightSource, WeightUpdate
-from agentroll.errors import ContextOverflow, EngineError
+from agentroll.errors import ConfigError, ContextOverflow, EngineError
 from agentroll.trajectory import Completion
 from agentroll.types import SamplingParams
 
@@ -30,6 +30,12 @@ PROCESSED = "processed"  # the distribution the token was sampled from: penaltie
 RAW = "raw"  # the model's own distribution (temperature 1, nothing truncated): vLLM's default raw_logprobs
 UNKNOWN = "unknown"  # the server does not say which
 LOGPROBS_MODES = (PROCESSED, RAW, UNKNOWN)
+
+
+def check_logprobs_mode(mode: str) -> str:
+    if mode not in LOGPROBS_MODES:
+        raise ConfigError(f"logprobs_mode {mode!r}: expected one of {', '.join(LOGPROBS_MODES)}")
+    return mode
 
 
 @runtime_checkable

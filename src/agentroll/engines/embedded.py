@@ -168,9 +168,11 @@ class EmbeddedEngine:
                     loading = time.monotonic()
                     await llm.collective_rpc("reload_weights", kwargs={"weights_path": str(path)})
                     load_s = time.monotonic() - loading
+                    # Cached prefixes hold keys and values of the old weights: drop them, the frozen requests'
+                    # too (mode=keep), which then recompute their context on the new weights.
+                    if not await llm.reset_prefix_cache(reset_running_requests=True):
+                        raise EngineError("the prefix cache could not be reset after loading new weights")
                     await llm.update_weight_version(str(version))
-                    # Cached prefixes hold keys and values computed by the old weights: drop them.
-                    await llm.reset_prefix_cache()
                     shared.version = version
                 finally:
                     await llm.resume_generation()

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentroll.engines.base import check_context, normalize_finish_reason
+from agentroll.engines.base import UNKNOWN, check_context, check_logprobs_mode, normalize_finish_reason
 from agentroll.engines.http import HTTPClient, RetryPolicy
 from agentroll.engines.vllm_server import pick_prompt_logprobs
 from agentroll.errors import EngineError
@@ -50,12 +50,15 @@ class OpenAIEngine:
         token_ids: bool | str = True,
         https: bool | str = False,
         retry: RetryPolicy | None = None,
+        logprobs_mode: str = UNKNOWN,
     ):
         """`base_url` is http://HOST:PORT[/path]; the path defaults to /v1.
 
         `token_ids=False` stops asking for vLLM's `return_token_ids` (for strict servers that
-        reject unknown fields). `api_key` defaults to $OPENAI_API_KEY.
+        reject unknown fields). `api_key` defaults to $OPENAI_API_KEY. `logprobs_mode`: what the server's
+        logprobs are of, where its operator knows (OpenAI-compatible servers do not say): "unknown" by default.
         """
+        self.logprobs_mode = check_logprobs_mode(logprobs_mode)
         if str(https).lower() in ("1", "true"):
             base_url = "https://" + base_url.removeprefix("http://")
         path = base_url.partition("://")[2].partition("/")[2]
@@ -147,6 +150,7 @@ class OpenAIEngine:
 
     def _finish(self, c: Completion, request_id: str | None, started: float) -> Completion:
         c.meta.update(engine=self.name, server=self.base_url, request_id=request_id or uuid.uuid4().hex)
+        c.meta["logprobs_mode"] = self.logprobs_mode
         c.meta["latency_s"] = round(time.monotonic() - started, 6)
         return c
 

@@ -19,8 +19,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from agentroll.engines.base import check_context, normalize_finish_reason
-from agentroll.engines.http import ServerEngine
+from agentroll.engines.base import UNKNOWN, check_context, check_logprobs_mode, normalize_finish_reason
+from agentroll.engines.http import RetryPolicy, ServerEngine
 from agentroll.errors import EngineError
 from agentroll.trajectory import Completion, TopK
 from agentroll.types import SamplingParams
@@ -28,6 +28,12 @@ from agentroll.types import SamplingParams
 
 class SGLangEngine(ServerEngine):
     name = "sglang"
+
+    def __init__(self, base_url: str, *, retry: RetryPolicy | None = None, logprobs_mode: str = UNKNOWN):
+        """`logprobs_mode`: what the server's logprobs are of, as its operator knows it (agentroll has not run
+        SGLang: "unknown" unless declared, e.g. `sglang://HOST:PORT?logprobs_mode=processed`)."""
+        super().__init__(base_url, retry=retry)
+        self.logprobs_mode = check_logprobs_mode(logprobs_mode)
 
     async def models(self) -> list[str]:
         info = await self.http.get_json("/get_model_info")
@@ -58,7 +64,7 @@ class SGLangEngine(ServerEngine):
                 await asyncio.shield(self.http.post_json("/abort_request", {"rid": rid}, timeout=2))
             raise
         c = parse_generate(body, sampling.logprobs)
-        c.meta.update(engine=self.name, server=self.base_url, request_id=rid)
+        c.meta.update(engine=self.name, server=self.base_url, request_id=rid, logprobs_mode=self.logprobs_mode)
         c.meta["latency_s"] = round(time.monotonic() - started, 6)
         return c
 

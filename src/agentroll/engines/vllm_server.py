@@ -131,8 +131,11 @@ class VLLMServerEngine(ServerEngine):
                 rpc = {"method": "reload_weights", "kwargs": {"weights_path": str(path)}}
                 await self._rl("POST", "/collective_rpc", rpc)
                 load_s = time.monotonic() - loading
+                # Cached keys/values are the old weights': drop them, the frozen requests' too (mode=keep).
+                reset = await self._rl("POST", "/reset_prefix_cache?reset_running_requests=true")
+                if not (reset or {}).get("success"):
+                    raise EngineError(f"{self.base_url}: the prefix cache could not be reset after new weights")
                 await self._rl("POST", "/update_weight_version", {"new_version": str(version)})
-                await self._rl("POST", "/reset_prefix_cache")  # cached keys/values are the old weights'
                 self._version = version
             finally:
                 await self.resume()

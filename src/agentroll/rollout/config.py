@@ -61,6 +61,10 @@ class RunConfig(BaseModel):
     episode: EpisodeConfig = EpisodeConfig()
     rewards: dict[str, float] = Field(default_factory=lambda: {"exact_match": 1.0})
     concurrency: int = Field(16, ge=1)  # episodes in flight
+    # Off-policy limit (rollout/staleness.py): an episode whose oldest token is more than this many policy
+    # versions behind when it finishes is played again (on_stale: rerun) or kept and marked (keep).
+    max_staleness: int | None = Field(None, ge=0)
+    on_stale: Literal["rerun", "keep"] = "rerun"
     output_dir: str | None = None  # None: runs/<config file stem>
     base_dir: str = "."  # set by load_config: the config file's folder (relative paths resolve from it)
 

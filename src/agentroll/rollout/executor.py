@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 from agentroll.agent import EpisodeConfig, Task, run_episode
 from agentroll.errors import AgentrollError, ConfigError, EpisodePreempted
 from agentroll.rollout.config import RunConfig
 from agentroll.rollout.gcpolicy import fewer_gc_passes
+from agentroll.rollout.staleness import within_staleness
 from agentroll.trajectory import Trajectory
 
 Record = Callable[[Task, Trajectory], bool]
+Gate = Callable[[Task], Awaitable[None]]  # awaited with each task before its episode starts
 MAX_RESTARTS = 3  # weight updates that may restart one episode (on_weight_update_abort=restart_episode)
 
 
@@ -47,10 +49,11 @@ class LocalExecutor:
     `engine` / `toolset` override what the config names (the caller keeps ownership: they are not closed).
     """
 
-    def __init__(self, config: RunConfig, *, engine: Any = None, toolset: Any = None):
+    def __init__(self, config: RunConfig, *, engine: Any = None, toolset: Any = None, gate: Gate | None = None):
         self.config = config
         self.engine, self.toolset = engine, toolset
         self._own_engine, self._own_tools = engine is None, toolset is None
+        self.gate = gate  # awaited before each episode starts (a stream holds workers back while batches wait)
 
     async def start(self, has_work: bool) -> None:
         self.engine = self.engine or build_engine(self.config)
@@ -66,9 +69,17 @@ class LocalExecutor:
         renderer = get_renderer(self.config.renderer)
         queue: Iterator[tuple[Task, int]] = iter(pending)
 
+        config = self.config
+
         async def worker() -> None:
             for task, sample in queue:  # one shared iterator: each pair is taken by exactly one worker
-                record(task, await play_episode(task, sample, self.config, self.engine, renderer, self.toolset))
+                if self.gate is not None:
+                    await self.gate(task)
+
+                def play(task: Task = task, sample: int = sample) -> Awaitable[Trajectory]:
+                    return play_episode(task, sample, config, self.engine, renderer, self.toolset)
+
+                record(task, await within_staleness(play, self.engine, config.max_staleness, config.on_stale))
 
         # A TaskGroup: an error that stops the run (a ConfigError, a bug) cancels the other workers, so none
         # goes on writing after the run has ended; their unfinished episodes are simply not on disk yet.

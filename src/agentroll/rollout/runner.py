@@ -15,7 +15,7 @@ import datetime as dt
 import importlib.metadata
 import platform
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from agentroll.agent import Task, get_reward, score
 from agentroll.errors import ConfigError
 from agentroll.rollout.config import RunConfig, config_from_dict
 from agentroll.rollout.dataset import load_tasks
-from agentroll.rollout.executor import Executor, LocalExecutor, episode_id
+from agentroll.rollout.executor import Executor, Gate, LocalExecutor, episode_id
 from agentroll.rollout.progress import Progress
 from agentroll.rollout.store import MANIFEST, SUMMARY, RunStore, open_store, write_json
 from agentroll.rollout.summary import Tally, summarize
@@ -49,6 +49,8 @@ async def run(
     engine: Any = None,
     toolset: Any = None,
     executor: Executor | None = None,
+    on_recorded: Callable[[Task, Trajectory], None] | None = None,
+    gate: Gate | None = None,
 ) -> dict[str, Any]:
     """Run (or finish) the run in `run_dir`; returns the summary also written to RUN_DIR/summary.json.
 
@@ -56,6 +58,8 @@ async def run(
     `executor` says where episodes run (default: local asyncio workers; `RayExecutor`: Ray actors). Either
     way this process is the run directory's only writer. `rerun` (stop reasons, with `resume`): episodes on
     disk that ended so are set aside (RUN_DIR/set-aside-*.jsonl) and run again, e.g. after an engine outage.
+    `on_recorded(task, traj)` sees each episode once it is on disk; `gate(task)` is awaited before each episode
+    starts (the local executor): both are how a stream (rollout/stream.py) rides on this one runner.
     """
     tasks = load_tasks(config)
     if rerun and not resume:
@@ -68,14 +72,14 @@ async def run(
             done.add(record["id"])
         _write_manifest(run_dir, config, resumed=resume and (run_dir / MANIFEST).exists())
         pending = [(t, s) for t in tasks for s in range(config.samples_per_task) if episode_id(t.id, s) not in done]
-        executor = executor or LocalExecutor(config, engine=engine, toolset=toolset)
+        executor = executor or LocalExecutor(config, engine=engine, toolset=toolset, gate=gate)
         bar = None
         try:
             startup = time.monotonic()
             await executor.start(bool(pending))
             startup_s = time.monotonic() - startup
             bar = Progress(len(tasks) * config.samples_per_task, len(done), enabled=progress)  # clock starts here
-            await executor.run(pending, Recorder(config, store, tally, bar, done))
+            await executor.run(pending, Recorder(config, store, tally, bar, done, on_recorded))
         finally:
             if bar is not None:
                 bar.close()
@@ -104,8 +108,17 @@ class Recorder:
     whatever an executor delivers twice.
     """
 
-    def __init__(self, config: RunConfig, store: RunStore, tally: Tally, bar: Progress, written: set[str]):
+    def __init__(
+        self,
+        config: RunConfig,
+        store: RunStore,
+        tally: Tally,
+        bar: Progress,
+        written: set[str],
+        on_recorded: Callable[[Task, Trajectory], None] | None = None,
+    ):
         self.store, self.tally, self.bar = store, tally, bar
+        self.on_recorded = on_recorded
         self.weights = config.rewards
         self.fns = {name: get_reward(name) for name in config.rewards}
         self.written = written
@@ -119,6 +132,8 @@ class Recorder:
         self.store.append(traj)  # durable before it is counted
         self.written.add(traj.id)
         self.bar.advance(self.tally, self.tally.add(traj.to_dict()))
+        if self.on_recorded is not None:
+            self.on_recorded(task, traj)
         return True
 
 

@@ -28,6 +28,9 @@ class Tally:
     errors: int = 0
     tool_calls: int = 0
     tool_errors: int = 0
+    logprobs_modes: Counter[str] = field(default_factory=Counter)
+    policy_versions: Counter[int] = field(default_factory=Counter)  # sampled tokens per version
+    stale: int = 0  # episodes kept past max_staleness (metadata["stale"])
 
     def add(self, record: dict[str, Any]) -> int:
         """Count one trajectory record (a `Trajectory.to_dict()`); returns its sampled token count."""
@@ -44,6 +47,15 @@ class Tally:
             self.groups[record.get("task_id", "")][record.get("sample_index", 0)] = float(record["reward"])
         for name, value in record.get("rewards", {}).items():
             self.components[name].append(float(value))
+        meta = record.get("metadata", {})
+        self.logprobs_modes[str((meta.get("logprobs") or {}).get("mode"))] += 1
+        self.stale += bool(meta.get("stale"))
+        for t in record.get("turns", []):
+            if t.get("policy_version") is not None:
+                starts = [(0, t["policy_version"]), *(t.get("version_changes") or [])]
+                ends = [i for i, _ in starts[1:]] + [len(t.get("sampled_ids", []))]
+                for (start, version), end in zip(starts, ends, strict=True):
+                    self.policy_versions[int(version)] += end - start
         return sampled
 
     def mean_reward(self) -> float | None:
@@ -68,6 +80,9 @@ def summarize(tally: Tally, *, planned: int, new_episodes: int, new_tokens: int,
         "sampled_tokens_per_s": round(new_tokens / wall_s, 2) if wall_s > 0 else None,
         "episodes_per_s": round(new_episodes / wall_s, 4) if wall_s > 0 else None,
         "groups": _groups(tally.groups),
+        "logprobs_modes": dict(tally.logprobs_modes),
+        "sampled_tokens_by_policy_version": {str(v): n for v, n in sorted(tally.policy_versions.items())},
+        "stale_kept": tally.stale,
     }
 
 

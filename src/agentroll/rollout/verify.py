@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from agentroll.engines.verify import TOLERANCE, teacher_forced_logprobs
@@ -98,7 +98,12 @@ REQUIRED_SHARE = 0.999  # of trainable tokens whose importance ratio must be 1 w
 
 
 def verify_with_reference(
-    reference: Any, trajs: Iterable[Trajectory], *, fallback: dict[str, Any] | None = None, show: int = 8
+    reference: Any,
+    trajs: Iterable[Trajectory],
+    *,
+    fallback: dict[str, Any] | None = None,
+    show: int = 8,
+    on_segment: Callable[[Trajectory, int, list[int], Any], None] | None = None,
 ) -> dict[str, Any]:
     """Recompute every trainable token's logprob with `reference` (engines.hf_reference.HFReference) under the
     trajectory's `metadata["logprobs"]` convention (`fallback` for runs recorded before there was one).
@@ -121,6 +126,8 @@ def verify_with_reference(
         for index, seg in enumerate(traj.segments):
             positions = [i for i, m in enumerate(seg.loss_mask) if m == 1 and i > 0]
             scores = reference.score(seg.token_ids, positions, convention)
+            if on_segment is not None:  # e.g. to keep the raw (temperature 1) logprobs alongside
+                on_segment(traj, index, positions, scores)
             for i, ref, at_edge in zip(positions, scores.logprobs, scores.at_boundary, strict=True):
                 sampled = seg.logprobs[i]
                 delta = math.inf if sampled is None else (0.0 if sampled == ref else sampled - ref)
