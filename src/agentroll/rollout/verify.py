@@ -148,7 +148,9 @@ def verify_with_reference(
         "tokens_checked": len(deltas),
         "logprobs_modes": modes,
         "max_abs_delta": max((abs(d) for d in deltas), default=0.0),
-        "ratio": ratio_summary(deltas),
+        "ratio": ratio_summary([d for d in deltas if math.isfinite(d)]),
+        # sampled tokens that the reference's truncation excludes (or that carry no logprob): ratio infinite
+        "outside_reference_support": sum(not math.isfinite(d) for d in deltas),
         "share_within_tolerance": share,
         "outside_tolerance": len(deltas) - within,
         "outside_not_at_boundary": outside_not_boundary,
