@@ -87,3 +87,16 @@ def test_context_length_is_read_from_server_info() -> None:
     assert context_length({"context_length": 4096}) == 4096
     assert context_length({"internal_states": [{"context_length": 8192}]}) == 8192
     assert context_length({}) is None
+
+
+def test_weight_update_requests_follow_sglangs_documented_types(tmp_path) -> None:
+    """UpdateWeightFromDiskReqInput and PauseGenerationReqInput as SGLang documents them (not run against SGLang)."""
+    from agentroll.engines.sglang import PAUSE_MODES, SGLangEngine, update_payload
+
+    assert update_payload(tmp_path, 7) == {"model_path": str(tmp_path), "weight_version": "7", "flush_cache": True}
+    # abort ends requests in flight; keep = retract (they recompute on the new weights); wait = the update drains
+    assert PAUSE_MODES == {"abort": "abort", "keep": "retract", "wait": None}
+    engine = SGLangEngine("http://127.0.0.1:1", logprobs_mode="processed")
+    assert engine.policy_version == 0 and engine.logprobs_mode == "processed"
+    with pytest.raises(ValueError, match="logprobs_mode"):
+        SGLangEngine("http://127.0.0.1:1", logprobs_mode="sampled")

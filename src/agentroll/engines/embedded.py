@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agentroll.engines.base import PROCESSED, RAW, check_context, normalize_finish_reason
@@ -31,6 +32,7 @@ from agentroll.engines.weights import (
     WeightUpdate,
     check_mode,
     checkpoint_dir,
+    reload_in_place,
     spans_to_starts,
 )
 from agentroll.errors import ConfigError, EngineError, EngineRejected, EngineTimeout, EngineUnavailable
@@ -157,27 +159,23 @@ class EmbeddedEngine:
 
     async def update_weights(self, source: WeightSource, *, version: int, mode: PauseMode = "wait") -> WeightUpdate:
         """Load `source` in place (vLLM's reload_weights on every worker) as policy `version`."""
-        llm, shared = await self._llm(), self._shared
+        await self._llm()
+        shared = self._shared
         async with shared.update_lock:
             if version <= shared.version:
                 raise ConfigError(f"weight version {version}: must be above the current one ({shared.version})")
             with checkpoint_dir(source) as path:  # a state dict is written out before the pause, not during it
-                paused = time.monotonic()
-                await self.pause(mode)
-                try:
-                    loading = time.monotonic()
-                    await llm.collective_rpc("reload_weights", kwargs={"weights_path": str(path)})
-                    load_s = time.monotonic() - loading
-                    # Cached prefixes hold keys and values of the old weights: drop them, the frozen requests'
-                    # too (mode=keep), which then recompute their context on the new weights.
-                    if not await llm.reset_prefix_cache(reset_running_requests=True):
-                        raise EngineError("the prefix cache could not be reset after loading new weights")
-                    await llm.update_weight_version(str(version))
-                    shared.version = version
-                finally:
-                    await llm.resume_generation()
-                stall_s = time.monotonic() - paused
-        return WeightUpdate(version, mode, stall_s, load_s, applied=[self.name])
+                return await reload_in_place(self, path, version, mode, self.name)
+
+    async def _reload(self, path: Path, version: int) -> None:
+        await self._shared.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(path)})
+
+    async def _reset_prefix_cache(self) -> bool:
+        return bool(await self._shared.llm.reset_prefix_cache(reset_running_requests=True))
+
+    async def _label(self, version: int) -> None:
+        await self._shared.llm.update_weight_version(str(version))
+        self._shared.version = version
 
     async def weight_checksums(self) -> dict[str, str]:
         """vLLM's weight checker: a digest of every parameter as the workers hold it."""

@@ -8,6 +8,12 @@ Request: `{"input_ids": [...], "sampling_params": {...}, "return_logprob": true,
 `output_token_logprobs` as `[logprob, token_id, text]` entries, `output_top_logprobs` as lists
 of such entries per position, `finish_reason: {"type": "stop" | "length" | "abort", ...}`,
 `prompt_tokens`, `cached_tokens`. Cancellation posts `/abort_request {"rid": id}`.
+
+Weights (built to SGLang's documented request types, UNVERIFIED: never run against SGLang):
+`/pause_generation {"mode": "abort" | "retract"}` (our abort / keep: retracted requests go back to the
+queue and recompute after the update), `/update_weights_from_disk {"model_path", "weight_version",
+"flush_cache": true}` (which itself waits for requests in flight: our wait), `/continue_generation`.
+SGLang reports no per-token weight version here: each Completion gets the version it was sent under.
 """
 
 from __future__ import annotations
@@ -17,13 +23,26 @@ import contextlib
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from agentroll.engines.base import UNKNOWN, check_context, check_logprobs_mode, normalize_finish_reason
 from agentroll.engines.http import RetryPolicy, ServerEngine
-from agentroll.errors import EngineError
+from agentroll.engines.weights import (
+    Inflight,
+    PauseMode,
+    WeightSource,
+    WeightUpdate,
+    check_mode,
+    checkpoint_dir,
+    reload_in_place,
+)
+from agentroll.errors import ConfigError, EngineError
 from agentroll.trajectory import Completion, TopK
 from agentroll.types import SamplingParams
+
+# our pause modes -> SGLang's /pause_generation modes (None: no pause; the update itself drains in-flight requests)
+PAUSE_MODES: dict[str, str | None] = {"abort": "abort", "keep": "retract", "wait": None}
 
 
 class SGLangEngine(ServerEngine):
@@ -34,6 +53,43 @@ class SGLangEngine(ServerEngine):
         SGLang: "unknown" unless declared, e.g. `sglang://HOST:PORT?logprobs_mode=processed`)."""
         super().__init__(base_url, retry=retry)
         self.logprobs_mode = check_logprobs_mode(logprobs_mode)
+        self._version = 0
+        self._inflight = Inflight()
+        self._paused = False
+
+    @property
+    def policy_version(self) -> int:
+        return self._version
+
+    async def pause(self, mode: PauseMode = "wait") -> None:
+        if (sglang_mode := PAUSE_MODES[check_mode(mode)]) is None:
+            return
+        if mode == "abort":
+            self._inflight.preempt_all()
+        await self.http.post_json("/pause_generation", {"mode": sglang_mode}, timeout=None)
+        self._paused = True
+
+    async def resume(self) -> None:
+        if self._paused:
+            await self.http.post_json("/continue_generation", {}, timeout=None)
+            self._paused = False
+
+    async def update_weights(self, source: WeightSource, *, version: int, mode: PauseMode = "wait") -> WeightUpdate:
+        if version <= self._version:
+            raise ConfigError(f"weight version {version}: must be above the current one ({self._version})")
+        with checkpoint_dir(source) as path:
+            return await reload_in_place(self, path, version, mode, self.base_url)
+
+    async def _reload(self, path: Path, version: int) -> None:
+        body = await self.http.post_json("/update_weights_from_disk", update_payload(path, version), timeout=None)
+        if not (body or {}).get("success"):
+            raise EngineError(f"{self.base_url}: update_weights_from_disk failed: {(body or {}).get('message')}")
+
+    async def _reset_prefix_cache(self) -> bool:
+        return True  # update_payload asks SGLang to flush its cache with the update
+
+    async def _label(self, version: int) -> None:
+        self._version = version  # SGLang labelled the weights with the update (weight_version)
 
     async def models(self) -> list[str]:
         info = await self.http.get_json("/get_model_info")
@@ -57,15 +113,18 @@ class SGLangEngine(ServerEngine):
         check_context(len(prompt_ids), sampling, self._max_model_len)
         rid = request_id or uuid.uuid4().hex
         started = time.monotonic()
-        try:
-            body = await self.http.post_json("/generate", generate_payload(prompt_ids, sampling, rid), timeout=timeout)
-        except (asyncio.CancelledError, TimeoutError):
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.http.post_json("/abort_request", {"rid": rid}, timeout=2))
-            raise
-        c = parse_generate(body, sampling.logprobs)
-        c.meta.update(engine=self.name, server=self.base_url, request_id=rid, logprobs_mode=self.logprobs_mode)
-        c.meta["latency_s"] = round(time.monotonic() - started, 6)
+        with self._inflight.track(rid, self._version):
+            try:
+                payload = generate_payload(prompt_ids, sampling, rid)
+                body = await self.http.post_json("/generate", payload, timeout=timeout)
+            except (asyncio.CancelledError, TimeoutError):
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.http.post_json("/abort_request", {"rid": rid}, timeout=2))
+                raise
+            c = parse_generate(body, sampling.logprobs)
+            c.meta.update(engine=self.name, server=self.base_url, request_id=rid, logprobs_mode=self.logprobs_mode)
+            c.meta["latency_s"] = round(time.monotonic() - started, 6)
+            self._inflight.stamp(c, rid)
         return c
 
     async def prompt_logprobs(self, token_ids: Sequence[int], *, session_id: str | None = None) -> list[float | None]:
@@ -167,3 +226,8 @@ def context_length(server_info: dict[str, Any]) -> int | None:
             if isinstance(st, dict) and isinstance(st.get("context_length"), int):
                 return st["context_length"]
     return None
+
+
+def update_payload(path: Path, version: int) -> dict[str, Any]:
+    """`/update_weights_from_disk` (SGLang's UpdateWeightFromDiskReqInput): reload from `path`, labelled."""
+    return {"model_path": str(path), "weight_version": str(version), "flush_cache": True}

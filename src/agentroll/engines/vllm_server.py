@@ -24,6 +24,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from agentroll.engines.base import PROCESSED, RAW, UNKNOWN, check_context, normalize_finish_reason
@@ -36,6 +37,7 @@ from agentroll.engines.weights import (
     check_mode,
     checkpoint_dir,
     parse_version,
+    reload_in_place,
     spans_to_starts,
 )
 from agentroll.errors import ConfigError, EngineError
@@ -124,23 +126,18 @@ class VLLMServerEngine(ServerEngine):
         if version <= self._version:
             raise ConfigError(f"weight version {version}: must be above the current one ({self._version})")
         with checkpoint_dir(source) as path:
-            paused = time.monotonic()
-            await self.pause(mode)
-            try:
-                loading = time.monotonic()
-                rpc = {"method": "reload_weights", "kwargs": {"weights_path": str(path)}}
-                await self._rl("POST", "/collective_rpc", rpc)
-                load_s = time.monotonic() - loading
-                # Cached keys/values are the old weights': drop them, the frozen requests' too (mode=keep).
-                reset = await self._rl("POST", "/reset_prefix_cache?reset_running_requests=true")
-                if not (reset or {}).get("success"):
-                    raise EngineError(f"{self.base_url}: the prefix cache could not be reset after new weights")
-                await self._rl("POST", "/update_weight_version", {"new_version": str(version)})
-                self._version = version
-            finally:
-                await self.resume()
-            stall_s = time.monotonic() - paused
-        return WeightUpdate(version, mode, stall_s, load_s, applied=[self.base_url])
+            return await reload_in_place(self, path, version, mode, self.base_url)
+
+    async def _reload(self, path: Path, version: int) -> None:
+        await self._rl("POST", "/collective_rpc", {"method": "reload_weights", "kwargs": {"weights_path": str(path)}})
+
+    async def _reset_prefix_cache(self) -> bool:
+        reset = await self._rl("POST", "/reset_prefix_cache?reset_running_requests=true")
+        return bool((reset or {}).get("success"))
+
+    async def _label(self, version: int) -> None:
+        await self._rl("POST", "/update_weight_version", {"new_version": str(version)})
+        self._version = version
 
     async def weight_checksums(self) -> dict[str, str]:
         body = await self._rl("POST", "/weight_checker", {"action": "checksum"})

@@ -23,12 +23,13 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from agentroll.errors import ConfigError
+from agentroll.errors import ConfigError, EngineError
 
 PauseMode = Literal["abort", "wait", "keep"]
 PAUSE_MODES: tuple[str, ...] = ("abort", "wait", "keep")
@@ -140,3 +141,35 @@ class Inflight:
                 c.meta["abort_message"] = "a weight update paused the engine with mode=abort"
         if c.policy_versions is None and c.token_ids and rid in self.started_on:
             c.policy_versions = [(0, self.started_on[rid])]
+
+
+class Reloadable(Protocol):
+    """What `reload_in_place` drives: an engine's pause/resume and its three steps of vLLM's RL API."""
+
+    async def pause(self, mode: PauseMode = "wait") -> None: ...
+
+    async def resume(self) -> None: ...
+
+    async def _reload(self, path: Path, version: int) -> None: ...  # load the folder's weights in place
+
+    async def _reset_prefix_cache(self) -> bool: ...  # with the running (frozen) requests
+
+    async def _label(self, version: int) -> None: ...  # update_weight_version, and the engine's own record
+
+
+async def reload_in_place(engine: Reloadable, path: Path, version: int, mode: PauseMode, name: str) -> WeightUpdate:
+    """Pause, reload from `path`, drop the prefix cache, label the weights `version`, resume (whatever failed)."""
+    paused = time.monotonic()
+    await engine.pause(mode)
+    try:
+        loading = time.monotonic()
+        await engine._reload(path, version)
+        load_s = time.monotonic() - loading
+        # Cached keys and values are the old weights': drop them, the frozen requests' too (mode=keep),
+        # which then recompute their context on the new weights.
+        if not await engine._reset_prefix_cache():
+            raise EngineError(f"{name}: the prefix cache could not be reset after loading new weights")
+        await engine._label(version)
+    finally:
+        await engine.resume()
+    return WeightUpdate(version, mode, time.monotonic() - paused, load_s, applied=[name])
