@@ -6,7 +6,8 @@ A reward function is `fn(trajectory, task) -> float`. Built-ins, by name:
 - recall_at_k: share of `task.metadata["relevant_doc_ids"]` found among the document IDs the episode's
   tools returned in their metadata (`doc_ids`), first k of each result (k from the name's argument);
 - format: 1 when every tool call parsed and the episode ended on its own ("done");
-- used_tools: 1 when at least one tool call ran.
+- used_tools: 1 when at least one tool call ran;
+- well_formed_call: 1 when the first turn made a tool call and every call of the episode parsed.
 """
 
 from __future__ import annotations
@@ -79,10 +80,20 @@ def used_tools(traj: Trajectory, task: Task) -> float:
     return float(bool(traj.tool_results))
 
 
+def well_formed_call(traj: Trajectory, task: Task) -> float:
+    calls = [c for t in traj.turns for c in t.tool_calls]
+    return float(bool(traj.turns and traj.turns[0].tool_calls) and all(c.status == "ok" for c in calls))
+
+
 def get_reward(name: str) -> RewardFn:
-    """`exact_match`, `format`, `used_tools`, `recall_at_k` or `recall_at_k:5`."""
+    """`exact_match`, `format`, `used_tools`, `well_formed_call`, `recall_at_k` or `recall_at_k:5`."""
     base, _, arg = name.partition(":")
-    fixed: dict[str, RewardFn] = {"exact_match": exact_match, "format": format_ok, "used_tools": used_tools}
+    fixed: dict[str, RewardFn] = {
+        "exact_match": exact_match,
+        "format": format_ok,
+        "used_tools": used_tools,
+        "well_formed_call": well_formed_call,
+    }
     if base in fixed and not arg:
         return fixed[base]
     if base == "recall_at_k":

@@ -51,6 +51,7 @@ async def run(
     executor: Executor | None = None,
     on_recorded: Callable[[Task, Trajectory], None] | None = None,
     gate: Gate | None = None,
+    tasks: list[Task] | None = None,
 ) -> dict[str, Any]:
     """Run (or finish) the run in `run_dir`; returns the summary also written to RUN_DIR/summary.json.
 
@@ -60,8 +61,9 @@ async def run(
     disk that ended so are set aside (RUN_DIR/set-aside-*.jsonl) and run again, e.g. after an engine outage.
     `on_recorded(task, traj)` sees each episode once it is on disk; `gate(task)` is awaited before each episode
     starts (the local executor): both are how a stream (rollout/stream.py) rides on this one runner.
+    `tasks` replaces the config's dataset (a trainer that picks the prompts, e.g. integrations/trl.py).
     """
-    tasks = load_tasks(config)
+    tasks = load_tasks(config) if tasks is None else tasks
     if rerun and not resume:
         raise ConfigError("rerun: only when resuming a run (--resume)")
     store, on_disk = open_store(run_dir, resume=resume, overwrite=overwrite, rerun=frozenset(rerun))
