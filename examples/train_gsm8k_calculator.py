@@ -24,9 +24,9 @@ HERE = Path(__file__).parent
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--prompts", type=int, default=4, help="questions per step")
+    parser.add_argument("--prompts", type=int, default=3, help="questions per step")
     parser.add_argument("--group", type=int, default=4, help="episodes per question (GRPO's num_generations)")
-    parser.add_argument("--lr", type=float, default=1e-5)
+    parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--out", type=Path, default=Path("runs/train_gsm8k"))
     parser.add_argument("--config", type=Path, default=HERE / "train_gsm8k_calculator.yaml")
     parser.add_argument("--plot", type=Path, default=None, help="also write the learning curve here")
@@ -50,6 +50,7 @@ def main() -> None:
             gradient_accumulation_steps=1,
             learning_rate=args.lr,
             beta=0.0,  # no reference model: one forward and backward per step
+            gradient_checkpointing=False,  # TRL's default recomputes activations: memory we have, time we do not
             temperature=config.episode.sampling.temperature,  # what the episodes sample at (checked)
             reward_weights=rollout.reward_weights,
             model_init_kwargs={"dtype": "float32"},

@@ -109,6 +109,12 @@ def test_max_turns_ends_a_tool_loop(loop, embedded):
     assert traj.stop_reason == Stop.MAX_TURNS and len(traj.turns) == 2
 
 
+def test_tool_choice_turns_forces_only_the_first_turns(loop, embedded):
+    traj = _episode(loop, embedded, _config(tool_choice="lookup", tool_choice_turns=1, max_turns=3))
+    assert traj.turns[0].meta["forced_prefix_len"] > 0 and traj.tool_results  # the first turn had to call
+    assert len(traj.turns) >= 2 and all("forced_prefix_len" not in t.meta for t in traj.turns[1:])
+
+
 def test_context_overflow_is_never_sent(loop, embedded):
     config = _config(sampling=SamplingParams(max_tokens=embedded.max_model_len))
     traj = _episode(loop, embedded, config)

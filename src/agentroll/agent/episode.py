@@ -68,7 +68,7 @@ async def run_episode(
     )
     stop = None
     while stop is None and (stop := check(ep.budget, config, len(ep.segment), engine.max_model_len)) is None:
-        forced = _forced_opener(renderer, ep.tools, config)
+        forced = _forced_opener(renderer, ep.tools, config, len(ep.traj.turns))
         started = time.monotonic()
         try:
             # The live segment, not a copy (O(context) per turn): nothing is appended until generate returns.
@@ -145,9 +145,12 @@ def _task_tools(task: Task, toolset: Any, config: EpisodeConfig) -> list[ToolSpe
     return specs
 
 
-def _forced_opener(renderer: Any, tools: list[ToolSpec], config: EpisodeConfig) -> list[int]:
-    """tool_choice required/named: the template's own call opener, so the model can only call a tool."""
+def _forced_opener(renderer: Any, tools: list[ToolSpec], config: EpisodeConfig, turn: int) -> list[int]:
+    """tool_choice required/named: the template's own call opener, so the model can only call a tool
+    (in the first `tool_choice_turns` turns, when set)."""
     if config.tool_choice in ("auto", "none") or not tools:
+        return []
+    if config.tool_choice_turns is not None and turn >= config.tool_choice_turns:
         return []
     name = None if config.tool_choice == "required" else config.tool_choice
     try:

@@ -38,6 +38,9 @@ class EpisodeConfig(BaseModel):
     on_tool_error: Literal["continue", "stop"] = "continue"
     timeout_s: float | None = Field(None, gt=0)  # wall clock for the whole episode
     tool_choice: ToolChoice = "auto"
+    # The turns `tool_choice` required/named holds for (None: every turn); after them the model chooses (auto),
+    # e.g. 1: the first turn must call a tool, then the model may answer.
+    tool_choice_turns: int | None = Field(None, ge=1)
     parallel_tool_calls: bool = True
     # What the model is told when its call could not be used; {error} is the parser's reason.
     malformed_call_message: str = "Error: your tool call could not be parsed ({error}). Call the tool again."
