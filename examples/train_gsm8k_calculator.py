@@ -45,9 +45,11 @@ def main() -> None:
         trl_args = GRPOConfig(
             output_dir=str(args.out / "trainer"),
             max_steps=args.steps,
-            per_device_train_batch_size=args.prompts * args.group,
+            # one GRPO group per forward/backward (eager attention's memory grows with the batch), a step of
+            # `prompts` groups; one generation per step, so every step trains on its own policy's episodes
+            per_device_train_batch_size=args.group,
             num_generations=args.group,
-            gradient_accumulation_steps=1,
+            gradient_accumulation_steps=args.prompts,
             learning_rate=args.lr,
             beta=0.0,  # no reference model: one forward and backward per step
             gradient_checkpointing=False,  # TRL's default recomputes activations: memory we have, time we do not
