@@ -55,7 +55,7 @@ from agentroll.types import Message, SamplingParams
 
 T = TypeVar("T")
 TOLERANCE = 1e-3
-__all__ = ["TRLRollout", "TaskIndex", "check_sampling", "to_trl_rows", "trl_dataset"]
+__all__ = ["TRLRollout", "TaskIndex", "check_sampling", "one_segment_row", "to_trl_rows", "trl_dataset"]
 
 
 def trl_dataset(config: RunConfig) -> Any:
@@ -91,18 +91,23 @@ def check_sampling(sampling: SamplingParams, temperature: float) -> None:
         )
 
 
+def one_segment_row(traj: Trajectory) -> dict[str, Any]:
+    """The episode's prompt/response row; refused (an error) when it spans several segments."""
+    if len(traj.segments) != 1:
+        raise ConfigError(
+            f"episode {traj.id} has {len(traj.segments)} segments ({', '.join(s.reason for s in traj.segments)}): "
+            "TRL's GRPOTrainer takes one prompt and one completion per sample, and splitting the episode would "
+            "break its group; use a renderer whose template keeps history (no segment breaks) for TRL"
+        )
+    return split_row(segment_rows(traj)[0], logprob_fill=0.0)
+
+
 def to_trl_rows(trajs: Sequence[Trajectory], *, filler_id: int) -> dict[str, list[list[Any]]]:
     """TRL's rollout_func shape, one row per episode, tokens as recorded. An episode that sampled nothing
     (an engine error before its first token) gets one `filler_id` token with env_mask 0: no loss, its reward."""
     out: dict[str, list[list[Any]]] = {"prompt_ids": [], "completion_ids": [], "logprobs": [], "env_mask": []}
     for traj in trajs:
-        if len(traj.segments) != 1:
-            raise ConfigError(
-                f"episode {traj.id} has {len(traj.segments)} segments ({', '.join(s.reason for s in traj.segments)}): "
-                "TRL's GRPOTrainer takes one prompt and one completion per sample, and splitting the episode would "
-                "break its group; use a renderer whose template keeps history (no segment breaks) for TRL"
-            )
-        row = split_row(segment_rows(traj)[0], logprob_fill=0.0)
+        row = one_segment_row(traj)
         if not row["response_ids"]:
             row.update(response_ids=[filler_id], response_logprobs=[0.0], response_mask=[0])
         out["prompt_ids"].append(row["prompt_ids"])

@@ -35,8 +35,7 @@ from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopMetr
 from agentroll.agent import EpisodeConfig, Task, get_reward, score
 from agentroll.engines.base import PROCESSED, RAW, UNKNOWN
 from agentroll.errors import ConfigError
-from agentroll.export.rows import segment_rows, split_row
-from agentroll.integrations.trl import to_trl_rows
+from agentroll.integrations.trl import one_segment_row
 from agentroll.renderers import get_renderer
 from agentroll.rollout.config import RunConfig, load_config
 from agentroll.rollout.executor import build_toolset, play_episode
@@ -162,8 +161,7 @@ def episode_config(episode: EpisodeConfig, sampling_params: dict[str, Any]) -> E
 
 def to_agent_loop_output(traj: Trajectory, response_length: int, *, scored: bool) -> AgentLoopOutput:
     """verl's shapes, tokens as recorded; a response longer than verl's response_length is cut (and said so)."""
-    to_trl_rows([traj], filler_id=0)  # the same refusal of multi-segment episodes
-    row = split_row(segment_rows(traj)[0], logprob_fill=0.0)
+    row = one_segment_row(traj)  # multi-segment episodes refused, as for TRL
     cut = len(row["response_ids"]) > response_length
     extra = {
         "stop_reason": traj.stop_reason,
