@@ -1,7 +1,8 @@
 """GRPO with TRL on SmolLM2-135M-Instruct, the embedded engine and the calculator tool, on CPU.
 
     python examples/train_gsm8k_calculator.py --steps 40 --out runs/train_gsm8k     # ~40 minutes on 2 cores
-    python examples/train_gsm8k_calculator.py --steps 2 --prompts 2 --group 2      # the loop turns (CI)
+    python examples/train_gsm8k_calculator.py --steps 2 --prompts 1 --group 2      # the loop turns (CI)
+    python examples/train_gsm8k_calculator.py --steps 3 --bf16 --engine "embedded?dtype=bfloat16"  # bf16 figures
 
 TRL's GRPOTrainer owns the optimizer and the loss; agentroll plays the episodes (agentroll.integrations.trl:
 multi-turn calls, tool results masked out, behaviour logprobs) and takes the trainer's weights into the
@@ -31,6 +32,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=HERE / "train_gsm8k_calculator.yaml")
     parser.add_argument("--plot", type=Path, default=None, help="also write the learning curve here")
     parser.add_argument("--bf16", action="store_true", help="train under bf16 autocast (TRL's default; GPU-like)")
+    parser.add_argument("--engine", default=None, help="engine spec instead of the config's (embedded?dtype=bfloat16)")
     args = parser.parse_args()
 
     from trl import GRPOConfig, GRPOTrainer
@@ -39,7 +41,7 @@ def main() -> None:
     from agentroll.integrations.trl import TRLRollout, trl_dataset
     from agentroll.rollout.config import load_config
 
-    config = load_config(args.config)
+    config = load_config(args.config, engine=args.engine)
     model_dir = ensure_default_checkpoint()  # the engine serves the same checkpoint the trainer starts from
     with TRLRollout(config, args.out) as rollout:
         trl_args = GRPOConfig(

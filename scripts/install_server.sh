@@ -10,18 +10,7 @@ PY=${1:-${PYTHON:-.venv/bin/python}}
 
 PIP_PINS=("fastapi==0.136.3" "uvicorn==0.54.0" "openai==3.52.0" "openai-agents==0.24.0" "schemathesis==4.32.5")
 
-if "$PY" - "${PIP_PINS[@]}" <<'PYCHECK'
-import sys
-from importlib.metadata import PackageNotFoundError, version
-for pin in sys.argv[1:]:
-    name, want = pin.split("==")
-    try:
-        if version(name) != want:
-            sys.exit(1)
-    except PackageNotFoundError:
-        sys.exit(1)
-PYCHECK
-then
+if "$PY" scripts/pins_met.py "${PIP_PINS[@]}"; then
     echo "[install_server] pins already met" >&2
 else
     echo "[install_server] pip install ${PIP_PINS[*]}" >&2

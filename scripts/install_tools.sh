@@ -17,18 +17,7 @@ NPM_DIR=.cache/npm
 log() { echo "[install_tools] $*" >&2; }
 
 # 1. Python packages (pip only runs when a pin is not met).
-if ! "$PY" - "${PIP_PINS[@]}" <<'PYCHECK'
-import sys
-from importlib.metadata import PackageNotFoundError, version
-for pin in sys.argv[1:]:
-    name, want = pin.split("==")
-    try:
-        if version(name) != want:
-            sys.exit(1)
-    except PackageNotFoundError:
-        sys.exit(1)
-PYCHECK
-then
+if ! "$PY" scripts/pins_met.py "${PIP_PINS[@]}"; then
   log "pip install ${PIP_PINS[*]}"
   "$PY" -m pip install -q "${PIP_PINS[@]}"
 fi

@@ -12,18 +12,7 @@ PY=${1:-${PYTHON:-.venv/bin/python}}
 PIP_PINS=("verl==0.9.1" "tensordict==0.10.0" "hydra-core==1.3.8" "omegaconf==2.4.0" "antlr4-python3-runtime==4.9.3"
           "codetiming==1.4.0" "torchdata==0.11.0" "pylatexenc==2.11" "pyvers==0.2.3" "orjson==3.13.0")
 
-if "$PY" - "${PIP_PINS[@]}" <<'PYCHECK'
-import sys
-from importlib.metadata import PackageNotFoundError, version
-for pin in sys.argv[1:]:
-    name, want = pin.split("==")
-    try:
-        if version(name) != want:
-            sys.exit(1)
-    except PackageNotFoundError:
-        sys.exit(1)
-PYCHECK
-then
+if "$PY" scripts/pins_met.py "${PIP_PINS[@]}"; then
     echo "[install_verl] pins already met" >&2
 else
     echo "[install_verl] pip install --no-deps ${PIP_PINS[*]}" >&2
