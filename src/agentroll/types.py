@@ -174,6 +174,11 @@ class ParseStatus(enum.StrEnum):
     TRUNCATED = "truncated"  # the turn ended inside a call
 
 
+ParseMode = Literal["strict", "lenient"]
+"""strict: only well-formed calls are usable (the rollout default). lenient: also the calls vLLM's parsers
+would accept after a repair, each marked `salvaged` (the server's default)."""
+
+
 class ParsedToolCall(BaseModel):
     """One tool call found in a model turn, well-formed or not.
 
@@ -189,6 +194,10 @@ class ParsedToolCall(BaseModel):
     span: tuple[int, int]
     call: ToolCall | None = None
     error: str | None = None
+    # Set only by a lenient parse: what was repaired to make this call usable ("unclosed": the turn ended
+    # where the closing marker belonged; "arguments_string": the arguments were a JSON-encoded string). A
+    # strict parse reports such a call with its failure status instead; a format reward can tell either way.
+    salvaged: str | None = None
 
 
 class ParsedMessage(BaseModel):

@@ -83,7 +83,9 @@ async def run_episode(
             break
         ep.append(forced, mask=FORCED)
         ep.append(completion.token_ids, mask=1, logprobs=completion.logprobs)
-        parsed = renderer.parse(forced + completion.token_ids if forced else completion.token_ids, ep.tools)
+        parsed = renderer.parse(
+            forced + completion.token_ids if forced else completion.token_ids, ep.tools, mode=config.tool_parse
+        )
         turn = _record_turn(ep, completion, parsed, len(forced), started)
         ep.traj.messages.append(parsed.message)
         if completion.finish_reason == "length":

@@ -72,7 +72,7 @@ def recall_at_k(k: int | None = None) -> RewardFn:
 
 
 def format_ok(traj: Trajectory, task: Task) -> float:
-    parsed_ok = all(c.status == "ok" for t in traj.turns for c in t.tool_calls)
+    parsed_ok = all(c.status == "ok" and not c.salvaged for t in traj.turns for c in t.tool_calls)
     return float(parsed_ok and traj.stop_reason == "done")
 
 
@@ -82,7 +82,10 @@ def used_tools(traj: Trajectory, task: Task) -> float:
 
 def well_formed_call(traj: Trajectory, task: Task) -> float:
     calls = [c for t in traj.turns for c in t.tool_calls]
-    return float(bool(traj.turns and traj.turns[0].tool_calls) and all(c.status == "ok" for c in calls))
+    # a call a lenient parse repaired (`salvaged`) was usable, not well-formed
+    return float(
+        bool(traj.turns and traj.turns[0].tool_calls) and all(c.status == "ok" and not c.salvaged for c in calls)
+    )
 
 
 def get_reward(name: str) -> RewardFn:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentroll.types import Message, SamplingParams
+from agentroll.types import Message, ParseMode, SamplingParams
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -35,6 +35,9 @@ class EpisodeConfig(BaseModel):
     max_turns: int = Field(8, ge=1)
     max_episode_tokens: int = Field(8192, ge=1)  # all tokens of the final segment, prompt included
     max_parse_errors: int = Field(2, ge=0)  # malformed tool calls tolerated before stopping
+    # strict: only well-formed calls run (the RL default: a salvaged call would reward a broken format);
+    # lenient: also the calls vLLM's parsers accept after a repair, each marked `salvaged` in the turn record.
+    tool_parse: ParseMode = "strict"
     on_tool_error: Literal["continue", "stop"] = "continue"
     timeout_s: float | None = Field(None, gt=0)  # wall clock for the whole episode
     tool_choice: ToolChoice = "auto"

@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--save-dir", help="at shutdown, write all sessions to DIR/trajectories.jsonl (`agentroll export DIR` reads it)"
     )
+    parser.add_argument(
+        "--tool-parse",
+        choices=["lenient", "strict"],
+        default="lenient",
+        help="lenient (vLLM's behaviour): repaired calls are returned; strict: only well-formed ones",
+    )
     parser.add_argument("--log-level", default="warning")
 
 
@@ -48,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         max_concurrency=args.max_concurrency,
         max_queue=args.max_queue,
         save_dir=args.save_dir,
+        tool_parse=args.tool_parse,
     )
     # Bound before the engine starts (~30 s), so the port cannot be taken meanwhile; --port 0 picks one.
     sock = _listen(args.host, args.port)

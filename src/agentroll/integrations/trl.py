@@ -299,7 +299,9 @@ def episode_metrics(trajs: Sequence[Trajectory], rollout_s: float) -> dict[str, 
         "reward_mean": statistics.fmean(rewards) if rewards else 0.0,
         "reward_std": statistics.pstdev(rewards) if rewards else 0.0,
         "rewards": {n: statistics.fmean(t.rewards.get(n, 0.0) for t in trajs) for n in sorted(components)},
-        "well_formed_call_share": sum(bool(c) and all(x.status == "ok" for x in c) for c in first_calls)
+        "well_formed_call_share": sum(
+            bool(c) and all(x.status == "ok" and not x.salvaged for x in c) for c in first_calls
+        )
         / max(1, len(trajs)),
         "stop_reasons": stops,
         "sampled_tokens": sampled,

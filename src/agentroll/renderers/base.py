@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from agentroll.types import Message, ParsedMessage, ToolSpec
+from agentroll.types import Message, ParsedMessage, ParseMode, ToolSpec
 
 
 @runtime_checkable
@@ -54,7 +54,9 @@ class Renderer(Protocol):
         """The whole conversation as prompt IDs (ending with the assistant opener when asked)."""
         ...
 
-    def parse(self, token_ids: Sequence[int], tools: Sequence[ToolSpec] = ()) -> ParsedMessage:
+    def parse(
+        self, token_ids: Sequence[int], tools: Sequence[ToolSpec] = (), *, mode: ParseMode = "strict"
+    ) -> ParsedMessage:
         """Sampled IDs of one assistant turn -> message + every tool call with its parse status."""
         ...
 

@@ -35,7 +35,7 @@ from agentroll.errors import RenderError, TokenizerError
 from agentroll.renderers.base import Bridge, Drift
 from agentroll.renderers.harmony_ts import tools_section
 from agentroll.renderers.tokencheck import first_drift, sampled_turns
-from agentroll.types import Message, ParsedMessage, ToolSpec
+from agentroll.types import Message, ParsedMessage, ParseMode, ToolSpec
 
 # tiktoken_ext/openai_public.py: the sha256 of the published o200k_base.tiktoken.
 O200K_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
@@ -273,14 +273,16 @@ class HarmonyRenderer:
 
     # --- parse ----------------------------------------------------------------------------------
 
-    def parse(self, token_ids: Sequence[int], tools: Sequence[ToolSpec] = ()) -> ParsedMessage:
+    def parse(
+        self, token_ids: Sequence[int], tools: Sequence[ToolSpec] = (), *, mode: ParseMode = "strict"
+    ) -> ParsedMessage:
         """Sampled IDs (after `<|start|>assistant`) -> analysis as reasoning, final as content, calls."""
         from agentroll.renderers.toolcalls.openai import MARKERS, OpenAIParser
 
         ids = list(token_ids)
         stopped = bool(ids) and ids[-1] in (self._return, self._call)
         special = {m: self.tokenizer.token(m) for m in MARKERS}
-        parsed = OpenAIParser().parse_ids(ids, self.tokenizer, tools, special_ids=special)
+        parsed = OpenAIParser().parse_ids(ids, self.tokenizer, tools, special_ids=special, mode=mode)
         return parsed.model_copy(update={"stopped": stopped})
 
     # --- bridge ---------------------------------------------------------------------------------

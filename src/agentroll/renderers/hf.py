@@ -29,7 +29,7 @@ from agentroll.errors import RenderError
 from agentroll.renderers.base import Bridge, Drift
 from agentroll.renderers.fragments import FragmentCache
 from agentroll.renderers.segments import SegmentEncoder, decodes_by_joining
-from agentroll.types import Message, ParsedMessage, ToolCall, ToolSpec
+from agentroll.types import Message, ParsedMessage, ParseMode, ToolCall, ToolSpec
 
 _PLACEHOLDER_USER = Message(role="user", content=".")
 
@@ -196,7 +196,9 @@ class TemplateRenderer:
 
     # --- parse --------------------------------------------------------------------------------------
 
-    def parse(self, token_ids: Sequence[int], tools: Sequence[ToolSpec] = ()) -> ParsedMessage:
+    def parse(
+        self, token_ids: Sequence[int], tools: Sequence[ToolSpec] = (), *, mode: ParseMode = "strict"
+    ) -> ParsedMessage:
         ids = list(token_ids)
         stopped = bool(ids) and ids[-1] in self._stop_ids
         if stopped:
@@ -206,7 +208,9 @@ class TemplateRenderer:
             text = self.tokenizer.decode(ids)
             message = Message(role="assistant", content=text.strip() or None, reasoning=reasoning)
             return ParsedMessage(message=message, stopped=stopped)
-        parsed = _parser(self.config.tool_format).parse_ids(ids, self.tokenizer, tools, special_ids=self._special_ids())
+        parsed = _parser(self.config.tool_format).parse_ids(
+            ids, self.tokenizer, tools, special_ids=self._special_ids(), mode=mode
+        )
         offset = len(token_ids) - len(ids) - (1 if stopped else 0)  # spans are relative to the whole turn
         calls = tuple(
             c.model_copy(update={"span": (c.span[0] + offset, c.span[1] + offset)}) for c in parsed.tool_calls

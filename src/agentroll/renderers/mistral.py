@@ -27,7 +27,7 @@ from typing import Any
 from agentroll.errors import RenderError, TokenizerError
 from agentroll.renderers.base import Bridge, Drift
 from agentroll.renderers.tokencheck import first_drift, sampled_turns
-from agentroll.types import Message, ParsedMessage, ToolSpec
+from agentroll.types import Message, ParsedMessage, ParseMode, ToolSpec
 
 _TOKENIZER_FILES = {
     "v3": "mistral_instruct_tokenizer_240323.model.v3",
@@ -254,7 +254,9 @@ class MistralRenderer:
 
     # --- parse ----------------------------------------------------------------------------------
 
-    def parse(self, token_ids: Sequence[int], tools: Sequence[ToolSpec] = ()) -> ParsedMessage:
+    def parse(
+        self, token_ids: Sequence[int], tools: Sequence[ToolSpec] = (), *, mode: ParseMode = "strict"
+    ) -> ParsedMessage:
         """Sampled IDs -> message. Text before `[TOOL_CALLS]` is content; calls keep their ids."""
         from agentroll.renderers.toolcalls.mistral import MistralParser
 
@@ -263,7 +265,7 @@ class MistralRenderer:
         if stopped:
             ids = ids[:-1]
         markers = {m: self.tokenizer.special_ids[m] for m in MistralParser.markers if m in self.tokenizer.special_ids}
-        parsed = MistralParser().parse_ids(ids, self.tokenizer, tools, special_ids=markers)
+        parsed = MistralParser().parse_ids(ids, self.tokenizer, tools, special_ids=markers, mode=mode)
         return parsed.model_copy(update={"stopped": stopped})
 
     # --- bridge ---------------------------------------------------------------------------------

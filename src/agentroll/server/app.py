@@ -30,6 +30,7 @@ from agentroll.server.errors import APIError
 from agentroll.server.export import FILE_FORMATS, export_bytes, finished, jsonable, jsonl_lines, save
 from agentroll.server.protocol import ChatCompletionRequest, CompletionRequest, RewardRequest
 from agentroll.server.sessions import SessionStore
+from agentroll.types import ParseMode
 
 
 class ServerConfig(BaseModel):
@@ -48,6 +49,9 @@ class ServerConfig(BaseModel):
     warm_up: bool = True  # start the engine before serving (the embedded one takes ~30 s)
     save_dir: str | None = None  # every session's trajectory, as a run's trajectories.jsonl, written at shutdown
     max_sessions: int = Field(100_000, ge=1)  # sessions held in memory; more get 429 until some are deleted
+    # lenient (vLLM's behaviour): calls its parsers accept after a repair are returned; strict: only
+    # well-formed calls, the rest reported in tool_call_errors (docs/toolcalls.md)
+    tool_parse: ParseMode = "lenient"
 
 
 def create_app(config: ServerConfig, *, engine: Any = None, renderer: Any = None) -> FastAPI:
@@ -191,6 +195,7 @@ def _build(config: ServerConfig, engine: Any, renderer: Any) -> Generator:
         max_concurrency=config.max_concurrency,
         max_queue=config.max_queue,
         timeout_s=config.request_timeout_s,
+        tool_parse=config.tool_parse,
     )
 
 

@@ -27,7 +27,7 @@ from agentroll.server.responses import Choice, before_stop, chat_body, returned_
 from agentroll.server.sessions import Session, SessionStore
 from agentroll.server.streaming import Feed, LiveChoice, chunk, event_stream
 from agentroll.trajectory import Completion
-from agentroll.types import SamplingParams
+from agentroll.types import ParseMode, SamplingParams
 
 
 @dataclass(slots=True)
@@ -42,6 +42,7 @@ class Generator:
     max_concurrency: int = 64
     max_queue: int = 256
     timeout_s: float | None = 300.0
+    tool_parse: ParseMode = "lenient"
     waiting: int = 0
     _slots: asyncio.Semaphore | None = field(default=None, repr=False)
     _decoded: dict[int, str] = field(default_factory=dict, repr=False)
@@ -135,7 +136,7 @@ def _choice_seed(sampling: SamplingParams, i: int) -> SamplingParams:
 
 async def chat_completion(gen: Generator, req: ChatCompletionRequest, session_id: str | None) -> Any:
     gen.check_model(req.model)
-    call = chat_call(req, gen.renderer, gen.default_max_tokens)
+    call = chat_call(req, gen.renderer, gen.default_max_tokens, gen.tool_parse)
     session = _session(gen, req, session_id)
     rid = f"chatcmpl-{uuid.uuid4().hex}"
     if req.stream:
@@ -189,7 +190,7 @@ async def _sample(gen: Generator, call: ChatCall, prompt: list[int], n: int, ses
     completions = await gen.generate(prompt, sampling, n, session_id)
     choices = []
     for i, c in enumerate(completions):
-        parsed = gen.renderer.parse([*call.forced, *c.token_ids], call.tools)
+        parsed = gen.renderer.parse([*call.forced, *c.token_ids], call.tools, mode=call.tool_parse)
         returned, indices = returned_message(parsed, call.parallel_tool_calls)
         choices.append(Choice(i, c, parsed, before_stop(returned, call.sampling.stop), indices))
     return choices
@@ -276,7 +277,7 @@ def _stream_parser(gen: Generator, call: ChatCall) -> Any:
     from agentroll.renderers.toolcalls import get_parser
 
     fmt = getattr(getattr(gen.renderer, "config", None), "tool_format", None)
-    return get_parser(fmt).stream(call.tools) if fmt else _PlainStream()
+    return get_parser(fmt).stream(call.tools, mode=call.tool_parse) if fmt else _PlainStream()
 
 
 class _PlainStream:

@@ -13,7 +13,7 @@ import jsonschema
 from agentroll.errors import RenderError
 from agentroll.server.errors import APIError
 from agentroll.server.protocol import ChatCompletionRequest, _Sampling
-from agentroll.types import Message, SamplingParams, ToolSpec
+from agentroll.types import Message, ParseMode, SamplingParams, ToolSpec
 
 
 @dataclass(slots=True)
@@ -27,9 +27,12 @@ class ChatCall:
     token_ids: bool  # return prompt/completion token IDs (extension)
     parallel_tool_calls: bool
     max_tokens_given: bool = True  # False: the server's default, which shrinks to fit the context
+    tool_parse: ParseMode = "lenient"  # as vLLM's parsers: repaired calls are returned (marked salvaged)
 
 
-def chat_call(req: ChatCompletionRequest, renderer: Any, default_max_tokens: int) -> ChatCall:
+def chat_call(
+    req: ChatCompletionRequest, renderer: Any, default_max_tokens: int, tool_parse: ParseMode = "lenient"
+) -> ChatCall:
     messages = [_message(m, i) for i, m in enumerate(req.messages)]
     tools = _tools(req)
     choice = _tool_choice(req, tools)
@@ -43,6 +46,7 @@ def chat_call(req: ChatCompletionRequest, renderer: Any, default_max_tokens: int
     max_tokens = req.max_completion_tokens or req.max_tokens
     sampling = sampling_params(req, renderer, max_tokens or default_max_tokens, req.top_logprobs or 0)
     return ChatCall(
+        tool_parse=tool_parse,
         messages=messages,
         tools=tools,
         sampling=sampling.model_copy(update={"json_schema": schema}) if schema else sampling,

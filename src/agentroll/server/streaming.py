@@ -80,7 +80,7 @@ class LiveChoice:
         held = self.stops.flush() if self.stops is not None else ""
         if held:  # text held back in case it began a stop string: it did not
             out.append({"index": self.index, "delta": {"content": held}, "finish_reason": None, "logprobs": None})
-        parsed = self.renderer.parse([*self.call.forced, *c.token_ids], self.call.tools)
+        parsed = self.renderer.parse([*self.call.forced, *c.token_ids], self.call.tools, mode=self.call.tool_parse)
         streamed = sorted(self.calls, key=lambda p: self.calls[p][0])  # parser indices in client order
         kept = [p for p in streamed if p < len(parsed.tool_calls) and runnable(parsed.tool_calls[p])]
         returned = before_stop(carrying(parsed, {p: self.calls[p][1] for p in kept}), self.call.sampling.stop)

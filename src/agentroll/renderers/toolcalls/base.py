@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from agentroll.types import Message, ParsedMessage, ParsedToolCall, ParseStatus, ToolCall, ToolSpec
+from agentroll.types import Message, ParsedMessage, ParsedToolCall, ParseMode, ParseStatus, ToolCall, ToolSpec
 
 from .jsontext import CallObject, json_envelope_call, match_close, scan_call_object
 from .regions import UNSET, RawCall, Region, TextRegion
@@ -49,6 +49,7 @@ __all__ = [
     "call_id_for",
     "discover_special_ids",
     "finalize_call",
+    "is_json_object",
     "json_envelope_call",
     "match_close",
     "scan_call_object",
@@ -95,7 +96,7 @@ class ToolCallParser(Protocol):
     name: str
     markers: tuple[str, ...]  # marker strings that may be single special tokens in a model's vocabulary
 
-    def parse(self, text: str, tools: Sequence[ToolSpec] = ()) -> ParsedMessage: ...
+    def parse(self, text: str, tools: Sequence[ToolSpec] = (), *, mode: ParseMode = "strict") -> ParsedMessage: ...
 
     def parse_ids(
         self,
@@ -104,9 +105,10 @@ class ToolCallParser(Protocol):
         tools: Sequence[ToolSpec] = (),
         *,
         special_ids: Mapping[str, int] | None = None,
+        mode: ParseMode = "strict",
     ) -> ParsedMessage: ...
 
-    def stream(self, tools: Sequence[ToolSpec] = ()) -> StreamParser: ...
+    def stream(self, tools: Sequence[ToolSpec] = (), *, mode: ParseMode = "strict") -> StreamParser: ...
 
 
 # --- regions -> ParsedMessage ---------------------------------------------------------------------
@@ -117,15 +119,24 @@ def call_id_for(index: int) -> str:
     return f"call_{index}"
 
 
-def finalize_call(raw: RawCall, index: int, src: Source, tools: Sequence[ToolSpec]) -> ParsedToolCall:
-    """Decide a call's status; `call` is set whenever a name and an argument object were recovered."""
+def finalize_call(
+    raw: RawCall, index: int, src: Source, tools: Sequence[ToolSpec], mode: ParseMode = "strict"
+) -> ParsedToolCall:
+    """Decide a call's status; `call` is set whenever a name and an argument object were recovered.
+
+    Lenient repairs (the call is usable and says why in `salvaged`): a call whose own body was complete when
+    the turn ended before its closing marker (`raw.complete`), and arguments given as a JSON-encoded string of
+    an object. Strict reports both with their failure status (TRUNCATED, INVALID_ARGUMENTS)."""
     text, span = src.text[raw.start : raw.end], src.span(raw.start, raw.end)
+    lenient, salvaged = mode == "lenient", None
 
     def bad(status: ParseStatus, error: str) -> ParsedToolCall:
         return ParsedToolCall(status=status, raw=text, span=span, error=error)
 
     if not raw.closed:
-        return bad(ParseStatus.TRUNCATED, "the turn ended inside this tool call")
+        if not (lenient and raw.complete):
+            return bad(ParseStatus.TRUNCATED, "the turn ended inside this tool call")
+        salvaged = "unclosed"
     if raw.status is not None:
         return bad(raw.status, raw.error or raw.status.value)
     if not raw.name:
@@ -139,11 +150,25 @@ def finalize_call(raw: RawCall, index: int, src: Source, tools: Sequence[ToolSpe
                 args = json.loads(raw.args_text)
             except json.JSONDecodeError as e:
                 return bad(ParseStatus.INVALID_JSON, f"arguments are not JSON: {e}")
+    if lenient and isinstance(args, str) and isinstance(inner := _json_object(args), dict):
+        args, salvaged = inner, salvaged or "arguments_string"
     if not isinstance(args, dict):
         return bad(ParseStatus.INVALID_ARGUMENTS, f"arguments must be an object, got {type(args).__name__}")
     call = ToolCall(id=raw.call_id or call_id_for(index), name=raw.name, arguments=args, raw=raw.args_text)
     status, error = check_arguments(raw.name, args, tools)
-    return ParsedToolCall(status=status, raw=text, span=span, call=call, error=error)
+    return ParsedToolCall(status=status, raw=text, span=span, call=call, error=error, salvaged=salvaged)
+
+
+def _json_object(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
+def is_json_object(text: str) -> bool:
+    """`text` is exactly one JSON object (whitespace around it allowed)."""
+    return isinstance(_json_object(text), dict)
 
 
 def joined_text(src: Source, regions: Sequence[Region], kind: str) -> str | None:
@@ -152,12 +177,24 @@ def joined_text(src: Source, regions: Sequence[Region], kind: str) -> str | None
     return text.strip() or None
 
 
-def build_message(src: Source, regions: Sequence[Region], tools: Sequence[ToolSpec]) -> ParsedMessage:
+def build_message(
+    src: Source,
+    regions: Sequence[Region],
+    tools: Sequence[ToolSpec],
+    mode: ParseMode = "strict",
+    *,
+    text_when_no_call: bool = False,
+) -> ParsedMessage:
+    """`text_when_no_call`: a turn that yields no usable call keeps all its text as content (templates that
+    render a turn's content in place of its calls, e.g. Llama 3: the history then renders back as sampled)."""
     raws = [r for r in regions if isinstance(r, RawCall)]
-    parsed = tuple(finalize_call(r, i, src, tools) for i, r in enumerate(raws))
+    parsed = tuple(finalize_call(r, i, src, tools, mode) for i, r in enumerate(raws))
+    content = joined_text(src, regions, "content")
+    if text_when_no_call and raws and not any(p.call for p in parsed):
+        content = src.text.strip() or None
     message = Message(
         role="assistant",
-        content=joined_text(src, regions, "content"),
+        content=content,
         reasoning=joined_text(src, regions, "reasoning"),
         tool_calls=tuple(p.call for p in parsed if p.call is not None),
     )
@@ -190,6 +227,7 @@ class RegionParser:
 
     name: str = ""
     markers: tuple[str, ...] = ()
+    text_when_no_call: bool = False  # see build_message
 
     def scan(self, src: Source, tools: Sequence[ToolSpec]) -> list[Region]:
         """Regions of the text in order. Must not raise on any input, and on a prefix of a text must
@@ -197,9 +235,9 @@ class RegionParser:
         closed=False). `tools` may inform argument decoding (qwen3_coder's schema types)."""
         raise NotImplementedError
 
-    def parse(self, text: str, tools: Sequence[ToolSpec] = ()) -> ParsedMessage:
+    def parse(self, text: str, tools: Sequence[ToolSpec] = (), *, mode: ParseMode = "strict") -> ParsedMessage:
         src = Source(text)
-        return build_message(src, self.scan(src, tools), tools)
+        return self._message(src, tools, mode)
 
     def parse_ids(
         self,
@@ -208,15 +246,19 @@ class RegionParser:
         tools: Sequence[ToolSpec] = (),
         *,
         special_ids: Mapping[str, int] | None = None,
+        mode: ParseMode = "strict",
     ) -> ParsedMessage:
         """Parse sampled IDs. Only a marker's special ID is a marker (`special_ids`, or those markers
         the tokenizer encodes as one ID); markers without one in this vocabulary match as text."""
         if special_ids is None:
             special_ids = discover_special_ids(tokenizer, self.markers)
         src = TokenSource(token_ids, tokenizer, {m: i for m, i in special_ids.items() if m in self.markers})
-        return build_message(src, self.scan(src, tools), tools)
+        return self._message(src, tools, mode)
 
-    def stream(self, tools: Sequence[ToolSpec] = ()) -> StreamParser:
+    def stream(self, tools: Sequence[ToolSpec] = (), *, mode: ParseMode = "strict") -> StreamParser:
         from .stream import RegionStreamParser
 
-        return RegionStreamParser(self, tools)
+        return RegionStreamParser(self, tools, mode)
+
+    def _message(self, src: Source, tools: Sequence[ToolSpec], mode: ParseMode) -> ParsedMessage:
+        return build_message(src, self.scan(src, tools), tools, mode, text_when_no_call=self.text_when_no_call)

@@ -5,7 +5,8 @@
 - v11+:     `[TOOL_CALLS]f[ARGS]{...}[TOOL_CALLS]g[CALL_ID]a1b2c3d4e[ARGS]{...}`
   (one marker per call; `[CALL_ID]` only in v11).
 
-Text before the first marker (and any text after a finished list) is content.
+Text before the first marker (and any text after a finished list) is content. A list the turn ended in
+before its `]` ends in a TRUNCATED call (vLLM returns no calls at all then).
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ def _scan_json_calls(src: Source, mark: int, body: int, regions: list[Region]) -
         if i >= end:
             if start == mark:  # nothing after the marker yet: an open call
                 regions.append(RawCall(start=mark, end=end, closed=end < len(text)))
+            elif text[body] == "[" and end == len(text):  # the turn ended before the list's "]"
+                last = regions[-1]
+                assert isinstance(last, RawCall)
+                last.closed = False
             return end
         if text[i] in ",]":  # a stray separator or the list's end, outside any call
             if text[i] == "]":

@@ -38,6 +38,7 @@ class RawCall:
     call_id: str | None = None
     status: ParseStatus | None = None  # a failure the format decided itself (e.g. bad envelope JSON)
     error: str | None = None
+    complete: bool = False  # closed=False, but the call's own body was whole (a lenient parse may use it)
 
 
 Region = TextRegion | RawCall

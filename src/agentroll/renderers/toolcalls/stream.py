@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agentroll.types import ParsedMessage, ToolSpec
+from agentroll.types import ParsedMessage, ParseMode, ToolSpec
 
 from .base import Delta, RawCall, Source, TextRegion, call_id_for
 
@@ -42,11 +42,12 @@ class RegionStreamParser:
     """StreamParser for any RegionParser. Joined deltas == the one-shot parse's content/reasoning, and
     for every call that parsed to a `call`: its name and its argument text (`call.raw`, "" when None)."""
 
-    def __init__(self, parser: RegionParser, tools: Sequence[ToolSpec] = ()):
-        self._parser, self._tools = parser, tuple(tools)
+    def __init__(self, parser: RegionParser, tools: Sequence[ToolSpec] = (), mode: ParseMode = "strict"):
+        self._parser, self._tools, self._mode = parser, tuple(tools), mode
         self._buf = ""
         self._settled = -1
         self._text_sent = {"content": 0, "reasoning": 0}
+        self._content = ""  # the content sent so far
         self._calls: list[_CallSent] = []
 
     def feed(self, text: str) -> list[Delta]:
@@ -55,10 +56,16 @@ class RegionStreamParser:
         return self._emit(settled)
 
     def flush(self) -> list[Delta]:
-        return self._emit(len(self._buf))
+        out = self._emit(len(self._buf))
+        if self._parser.text_when_no_call:  # the content held back, or the whole text when no call was usable
+            content, sent = self.finish().message.content or "", self._text_sent["content"]
+            if len(content) > sent and content.startswith(self._content):
+                out.append(Delta(content=content[sent:]))
+                self._text_sent["content"] = len(content)
+        return out
 
     def finish(self) -> ParsedMessage:
-        return self._parser.parse(self._buf, self._tools)
+        return self._parser.parse(self._buf, self._tools, mode=self._mode)
 
     def _emit(self, settled: int) -> list[Delta]:
         if settled == self._settled:
@@ -68,16 +75,22 @@ class RegionStreamParser:
         out: list[Delta] = []
         joined = {"content": "", "reasoning": ""}
         index = 0
+        held = False  # text_when_no_call: text after a call waits for flush (the content depends on the calls)
         for region in self._parser.scan(src, self._tools):
+            if isinstance(region, TextRegion) and held and region.kind == "content":
+                continue
             if isinstance(region, TextRegion):
                 joined[region.kind] += src.text[region.start : region.end]
                 now = joined[region.kind].strip()  # stripping a prefix gives a prefix of the stripped whole
                 if len(now) > self._text_sent[region.kind]:
                     out.append(Delta(**{region.kind: now[self._text_sent[region.kind] :]}))
                     self._text_sent[region.kind] = len(now)
+                    if region.kind == "content":
+                        self._content = now
                 continue
             out.extend(self._call_deltas(index, region))
             index += 1
+            held = self._parser.text_when_no_call
         return out
 
     def _call_deltas(self, index: int, call: RawCall) -> list[Delta]:
