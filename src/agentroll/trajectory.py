@@ -59,6 +59,10 @@ class Turn:
     policy_version: int | None = None  # the version of the weights that sampled this turn's first token
     # [(token index in sampled_ids, version), ...] when the weights changed during this turn; else None
     version_changes: list[tuple[int, int]] | None = None
+    # Set when every sampled token of this turn was drawn under a guided-decoding constraint ("tool_call":
+    # tool_choice enforced by a structural tag): its logprobs are of the constrained distribution, not of the
+    # free policy a trainer recomputes. Exports carry it per token (`constrained_mask`).
+    constrained: str | None = None
 
     def token_versions(self) -> list[int | None]:
         """The policy version of each sampled token (None where the engine did not say)."""

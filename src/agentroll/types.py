@@ -160,6 +160,10 @@ class SamplingParams(BaseModel):
     # Constrain the output to this JSON Schema (the engine's guided decoding). The engine masks logits,
     # so a recorded logprob is of the constrained step, not of the free policy: don't train on it blindly.
     json_schema: JSONSchema | None = None
+    # Constrain the output to this structural tag (vLLM / xgrammar `{"type": "structural_tag", "format": ...}`):
+    # what guided tool calls use (the call's JSON under the tool's schema, then the template's closing text).
+    # The same caveat: the logprobs are of the constrained distribution.
+    structural_tag: dict[str, Any] | None = None
 
 
 class ParseStatus(enum.StrEnum):

@@ -115,6 +115,52 @@ def test_tool_choice_turns_forces_only_the_first_turns(loop, embedded):
     assert len(traj.turns) >= 2 and all("forced_prefix_len" not in t.meta for t in traj.turns[1:])
 
 
+class StrictStampTool(StampTool):
+    spec = ToolSpec(
+        name="lookup",
+        description="Look a key up in the registry.",
+        input_schema={
+            "type": "object",
+            "properties": {"key": {"type": "string", "enum": ["alpha", "beta"]}, "version": {"type": "integer"}},
+            "required": ["key", "version"],
+            "additionalProperties": False,
+        },
+    )
+
+
+def test_guided_tool_choice_makes_a_valid_call_and_marks_its_tokens_constrained(loop, embedded):
+    """tool_choice_enforcement guided: every first turn is a schema-valid call (the opener alone lets the
+    135M model write any JSON), its sampled tokens are marked constrained, in the trajectory and the export."""
+    from agentroll.export.rows import segment_rows, split_row
+
+    config = _config(tool_choice="lookup", tool_choice_turns=1, tool_choice_enforcement="guided", max_turns=2,
+                     sampling=SamplingParams(max_tokens=96, temperature=1.0, seed=3, logprobs=0))  # fmt: skip
+
+    async def go(seed):
+        async with Toolset([StrictStampTool()]) as toolset:
+            c = config.model_copy(update={"sampling": config.sampling.model_copy(update={"seed": seed})})
+            return await run_episode(TASK, engine=embedded, renderer=get_renderer("smollm2"), toolset=toolset, config=c)
+
+    trajs = loop.run(_gather([go(seed) for seed in range(6)]))
+    for traj in trajs:
+        first = traj.turns[0]
+        assert [c.status for c in first.tool_calls] == ["ok"], first.tool_calls
+        assert first.tool_calls[0].call.arguments["key"] in ("alpha", "beta")
+        assert first.constrained == "tool_call" and all(t.constrained is None for t in traj.turns[1:])
+        row = segment_rows(traj)[0]
+        start, n = first.prompt_len, len(first.sampled_ids)
+        assert row["constrained_mask"][start : start + n] == [1] * n
+        assert sum(row["constrained_mask"]) == n  # only that turn
+        assert sum(split_row(row, logprob_fill=0.0)["response_constrained_mask"]) == n
+        assert traj.metadata["drift"] == []  # the constrained call renders back as sampled
+
+
+async def _gather(coros):
+    import asyncio
+
+    return await asyncio.gather(*coros)
+
+
 def test_context_overflow_is_never_sent(loop, embedded):
     config = _config(sampling=SamplingParams(max_tokens=embedded.max_model_len))
     traj = _episode(loop, embedded, config)

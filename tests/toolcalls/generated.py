@@ -217,19 +217,25 @@ def mistral_v11(r: random.Random) -> GenCase:
 DS = {k: f"<｜{k}｜>" for k in ("tool▁calls▁begin", "tool▁calls▁end", "tool▁call▁begin", "tool▁call▁end", "tool▁sep")}
 
 
-def deepseek_v3(r: random.Random) -> GenCase:
-    tags = _tags(r)
-    tags -= {"args_string", "unclosed"}
+def _section(r: random.Random, write: Callable[[int, str, str], str]) -> tuple[str, str, set[str]]:
+    """Prose before a section of calls, the calls (`write(index, name, JSON arguments)` each; under bad_json
+    the first one's JSON broken), and the case's tags."""
+    tags = _tags(r) - {"args_string", "unclosed"}
     before, _, _ = _prose(r, tags)
     tags -= {"prose_after", "prose_between"}
     parts = []
-    for n, a in _calls(r, tags):
+    for i, (n, a) in enumerate(_calls(r, tags)):
         body = _dumps(r, a)
-        if "bad_json" in tags and not parts:
-            body = _break_json(r, body)
-        parts.append(f"{DS['tool▁call▁begin']}function{DS['tool▁sep']}{n}\n```json\n{body}\n```{DS['tool▁call▁end']}")
-    text = before + DS["tool▁calls▁begin"] + "".join(parts) + DS["tool▁calls▁end"]
-    return _finish(r, text, tags, tuple(DS.values()))
+        parts.append(write(i, n, _break_json(r, body) if "bad_json" in tags and not parts else body))
+    return before, "".join(parts), tags
+
+
+def deepseek_v3(r: random.Random) -> GenCase:
+    def write(i: int, name: str, body: str) -> str:
+        return f"{DS['tool▁call▁begin']}function{DS['tool▁sep']}{name}\n```json\n{body}\n```{DS['tool▁call▁end']}"
+
+    before, calls, tags = _section(r, write)
+    return _finish(r, before + DS["tool▁calls▁begin"] + calls + DS["tool▁calls▁end"], tags, tuple(DS.values()))
 
 
 KIMI = tuple(
@@ -245,18 +251,11 @@ KIMI = tuple(
 
 
 def kimi_k2(r: random.Random) -> GenCase:
-    tags = _tags(r)
-    tags -= {"args_string", "unclosed"}
-    before, _, _ = _prose(r, tags)
-    tags -= {"prose_after", "prose_between"}
-    parts = []
-    for i, (n, a) in enumerate(_calls(r, tags)):
-        body = _dumps(r, a)
-        if "bad_json" in tags and not parts:
-            body = _break_json(r, body)
-        parts.append(f"<|tool_call_begin|>functions.{n}:{i}<|tool_call_argument_begin|>{body}<|tool_call_end|>")
-    text = before + "<|tool_calls_section_begin|>" + "".join(parts) + "<|tool_calls_section_end|>"
-    return _finish(r, text, tags, KIMI)
+    def write(i: int, name: str, body: str) -> str:
+        return f"<|tool_call_begin|>functions.{name}:{i}<|tool_call_argument_begin|>{body}<|tool_call_end|>"
+
+    before, calls, tags = _section(r, write)
+    return _finish(r, before + "<|tool_calls_section_begin|>" + calls + "<|tool_calls_section_end|>", tags, KIMI)
 
 
 GENERATORS: dict[str, Callable[[random.Random], GenCase]] = {

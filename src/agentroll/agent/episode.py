@@ -18,9 +18,10 @@ from agentroll.agent.environment import Environment, ToolEnvironment
 from agentroll.agent.limits import Budget, Stop, check
 from agentroll.agent.records import FORCED, append_tokens, logprobs_convention, note_logprobs_mode, turn_record
 from agentroll.agent.task import EpisodeConfig, Task
+from agentroll.agent.toolchoice import GUIDED, forced_call
 from agentroll.engines.base import abort_reason
 from agentroll.engines.weights import WEIGHT_UPDATE
-from agentroll.errors import AgentrollError, ConfigError, ContextOverflow, EngineError, EpisodePreempted, RenderError
+from agentroll.errors import AgentrollError, ConfigError, ContextOverflow, EngineError, EpisodePreempted
 from agentroll.trajectory import Completion, Segment, Trajectory, Turn
 from agentroll.types import Message, ParsedMessage, ParseStatus, ToolResult, ToolSpec
 
@@ -68,12 +69,12 @@ async def run_episode(
     )
     stop = None
     while stop is None and (stop := check(ep.budget, config, len(ep.segment), engine.max_model_len)) is None:
-        forced = _forced_opener(renderer, ep.tools, config, len(ep.traj.turns))
+        forced, turn_sampling = forced_call(renderer, ep.tools, config, len(ep.traj.turns), sampling)
         started = time.monotonic()
         try:
             # The live segment, not a copy (O(context) per turn): nothing is appended until generate returns.
             prompt = ep.segment.token_ids + forced if forced else ep.segment.token_ids
-            completion = await _generate(engine, ep, prompt, sampling, config)
+            completion = await _generate(engine, ep, prompt, turn_sampling, config)
         except ContextOverflow:
             stop = Stop.CONTEXT_OVERFLOW
             break
@@ -87,6 +88,7 @@ async def run_episode(
             forced + completion.token_ids if forced else completion.token_ids, ep.tools, mode=config.tool_parse
         )
         turn = _record_turn(ep, completion, parsed, len(forced), started)
+        turn.constrained = GUIDED if turn_sampling.structural_tag is not None else None
         ep.traj.messages.append(parsed.message)
         if completion.finish_reason == "length":
             stop = Stop.LENGTH
@@ -145,22 +147,6 @@ def _task_tools(task: Task, toolset: Any, config: EpisodeConfig) -> list[ToolSpe
     if config.tool_choice not in ("auto", "required") and config.tool_choice not in {s.name for s in specs}:
         raise ConfigError(f"tool_choice: no tool named {config.tool_choice!r} (tools: {[s.name for s in specs]})")
     return specs
-
-
-def _forced_opener(renderer: Any, tools: list[ToolSpec], config: EpisodeConfig, turn: int) -> list[int]:
-    """tool_choice required/named: the template's own call opener, so the model can only call a tool
-    (in the first `tool_choice_turns` turns, when set)."""
-    if config.tool_choice in ("auto", "none") or not tools:
-        return []
-    if config.tool_choice_turns is not None and turn >= config.tool_choice_turns:
-        return []
-    name = None if config.tool_choice == "required" else config.tool_choice
-    try:
-        return renderer.forced_call_prefix(tools, name)
-    except (AttributeError, RenderError) as e:
-        raise ConfigError(
-            f"tool_choice={config.tool_choice!r} is not supported by renderer {renderer.name}: {e}"
-        ) from e
 
 
 async def _generate(

@@ -44,6 +44,11 @@ class EpisodeConfig(BaseModel):
     # The turns `tool_choice` required/named holds for (None: every turn); after them the model chooses (auto),
     # e.g. 1: the first turn must call a tool, then the model may answer.
     tool_choice_turns: int | None = Field(None, ge=1)
+    # How tool_choice required/named is kept. opener: the template's call opener is forced, the model writes
+    # the rest (it may write a malformed call). guided: the opener, then the engine's guided decoding holds
+    # the call to an offered tool with arguments valid under its schema and the template's closing text;
+    # those tokens are marked `constrained` (their logprobs are of the constrained distribution).
+    tool_choice_enforcement: Literal["opener", "guided"] = "opener"
     parallel_tool_calls: bool = True
     # What the model is told when its call could not be used; {error} is the parser's reason.
     malformed_call_message: str = "Error: your tool call could not be parsed ({error}). Call the tool again."

@@ -87,10 +87,18 @@ async def measure_on(
         ch = ch_d = None
         if chained:
             ch, ch_d = await phase(chained_replay(engine, sent, params, workload.concurrency, "p1-chained"))
+        # The cost of guided calls: the same rollout with tool_choice held by guided decoding (a structural
+        # tag) instead of the forced opener alone, right after the last opener rollout.
+        guided_episode = config.episode.model_copy(update={"tool_choice_enforcement": "guided"})
+        gd, gd_d = await phase(rollout(config.model_copy(update={"episode": guided_episode}), engine))
     finally:
         await engine.aclose()
     load.append(load_average())
-    out = {**figures(rows, ch, ch_d, workload, all(resets)), "p1_load_average": load}
+    out = {
+        **figures(rows, ch, ch_d, workload, all(resets)),
+        **guided_figures(rows[-1], gd, gd_d),
+        "p1_load_average": load,
+    }
     if warm is not None:
         out["p1_warmup_ratio"] = round(warm, 4)
     return out
@@ -144,6 +152,19 @@ def figures(
         + f"{os.cpu_count()} cores shared with other work (p1_load_average: 1-min load at start and end)"
     )
     return out
+
+
+def guided_figures(opener: tuple[Phase, Delta, Phase, Delta], gd: Phase, gd_d: Delta) -> dict[str, Any]:
+    """Guided rollout vs the last opener rollout of the same run: tokens/s and how many calls parsed."""
+    ro, ro_d = opener[0], opener[1]
+    guided_tps, opener_tps = gd_d.generated / gd.wall_s, ro_d.generated / ro.wall_s
+    return {
+        "p1_guided_rollout_tokens_per_s": round(guided_tps, 1),
+        "p1_guided_vs_opener_tokens_per_s": round(guided_tps / opener_tps, 4),
+        "p1_guided_rollout_wall_s": round(gd.wall_s, 3),
+        "p1_guided_rollout_tokens": int(gd_d.generated),
+        "p1_guided_tool_calls_ok": _calls_ok(gd.trajectories),
+    }
 
 
 def _stop_reasons(trajectories: list[dict[str, Any]]) -> str:

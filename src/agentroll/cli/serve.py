@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="lenient",
         help="lenient (vLLM's behaviour): repaired calls are returned; strict: only well-formed ones",
     )
+    parser.add_argument(
+        "--tool-choice-enforcement",
+        choices=["guided", "opener"],
+        default="guided",
+        help="tool_choice required/named: guided decoding guarantees a valid call (engines with guided decoding)",
+    )
     parser.add_argument("--log-level", default="warning")
 
 
@@ -55,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         max_queue=args.max_queue,
         save_dir=args.save_dir,
         tool_parse=args.tool_parse,
+        tool_choice_enforcement=args.tool_choice_enforcement,
     )
     # Bound before the engine starts (~30 s), so the port cannot be taken meanwhile; --port 0 picks one.
     sock = _listen(args.host, args.port)

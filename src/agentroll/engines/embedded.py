@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import time
 import uuid
@@ -318,10 +319,12 @@ def to_vllm(s: SamplingParams) -> Any:
 
 
 def _structured(s: SamplingParams) -> Any:
-    if s.json_schema is None:
+    if s.json_schema is None and s.structural_tag is None:
         return None
     from vllm.sampling_params import StructuredOutputsParams
 
+    if s.structural_tag is not None:
+        return StructuredOutputsParams(structural_tag=json.dumps(s.structural_tag))
     return StructuredOutputsParams(json=s.json_schema)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from agentroll.engines.base import UNKNOWN, check_context, check_logprobs_mode, normalize_finish_reason
 from agentroll.engines.http import HTTPClient, RetryPolicy
 from agentroll.engines.vllm_server import pick_prompt_logprobs
-from agentroll.errors import EngineError
+from agentroll.errors import ConfigError, EngineError
 from agentroll.trajectory import Completion, TopK
 from agentroll.types import Message, SamplingParams, ToolCall, ToolSpec
 
@@ -160,6 +160,9 @@ class OpenAIEngine:
 
 def completion_params(s: SamplingParams) -> dict[str, Any]:
     """Standard OpenAI fields plus the common extensions (top_k, min_p, ...) most servers accept."""
+    if s.structural_tag is not None:
+        raise ConfigError("an OpenAI-compatible engine cannot enforce guided decoding (structural_tag): use the "
+                          "embedded engine, a vLLM server, or tool_choice_enforcement: opener")  # fmt: skip
     d: dict[str, Any] = {"max_tokens": s.max_tokens, "temperature": s.temperature, "top_p": s.top_p}
     if s.stop:
         d["stop"] = list(s.stop)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Sequence
@@ -157,6 +158,10 @@ def sampling_dict(s: SamplingParams) -> dict[str, Any]:
         d["stop_token_ids"] = list(s.stop_token_ids)
     if s.seed is not None:
         d["sampling_seed"] = s.seed
+    if s.json_schema is not None:  # SGLang's sampling params take both as JSON text (documented; not run here)
+        d["json_schema"] = json.dumps(s.json_schema)
+    if s.structural_tag is not None:
+        d["structural_tag"] = json.dumps(s.structural_tag)
     return d
 
 

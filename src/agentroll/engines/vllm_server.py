@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -279,6 +280,8 @@ def sampling_dict(s: SamplingParams) -> dict[str, Any]:
         d["seed"] = s.seed
     if s.json_schema is not None:
         d["structured_outputs"] = {"json": s.json_schema}
+    if s.structural_tag is not None:
+        d["structured_outputs"] = {"structural_tag": json.dumps(s.structural_tag)}
     return d
 
 

@@ -7,7 +7,9 @@ openers: mask 0, no logprob). Multi-turn episodes are therefore one row, not one
 Every row says which distribution its logprobs are of (`logprobs_mode`: "processed" = the sampling
 distribution, "raw" = the model's at temperature 1; `logprobs_convention`: that and the sampling
 parameters, JSON) and which policy sampled each token (`policy_versions`, aligned with the tokens,
--1 where the token was not sampled; `min_policy_version` / `max_policy_version`).
+-1 where the token was not sampled; `min_policy_version` / `max_policy_version`), and which tokens were
+sampled under a guided-decoding constraint (`constrained_mask`: their logprobs are of the constrained
+distribution, which a trainer recomputing the free policy will not match).
 """
 
 from __future__ import annotations
@@ -33,6 +35,16 @@ def token_policy_versions(traj: Trajectory, segment: int) -> list[int]:
         if turn.segment == segment:
             for offset, version in enumerate(turn.token_versions()):
                 out[turn.prompt_len + offset] = NOT_SAMPLED if version is None else version
+    return out
+
+
+def token_constrained(traj: Trajectory, segment: int) -> list[int]:
+    """Per token of a segment: 1 where it was sampled under a guided-decoding constraint (Turn.constrained:
+    its logprob is of the constrained distribution), 0 elsewhere."""
+    out = [0] * len(traj.segments[segment])
+    for turn in traj.turns:
+        if turn.segment == segment and turn.constrained:
+            out[turn.prompt_len : turn.prompt_len + len(turn.sampled_ids)] = [1] * len(turn.sampled_ids)
     return out
 
 
@@ -63,6 +75,7 @@ def segment_rows(traj: Trajectory) -> list[dict[str, Any]]:
                 "policy_versions": versions,
                 "min_policy_version": min(sampled, default=None),
                 "max_policy_version": max(sampled, default=None),
+                "constrained_mask": token_constrained(traj, index),
                 "messages": json.dumps([m.model_dump(mode="json", exclude_defaults=True) for m in traj.messages]),
                 "tool_results": json.dumps([r.model_dump(mode="json") for r in traj.tool_results]),
                 "metadata": json.dumps(traj.metadata, default=str),
@@ -81,6 +94,7 @@ def split_row(row: dict[str, Any], *, logprob_fill: float | None) -> dict[str, A
         "response_mask": row["loss_mask"][n:],
         "response_logprobs": [logprob_fill if lp is None else lp for lp in logprobs],
         "response_policy_versions": row["policy_versions"][n:],
+        "response_constrained_mask": row["constrained_mask"][n:],
     }
 
 

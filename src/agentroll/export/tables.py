@@ -42,6 +42,7 @@ def verl_rows(trajs: Iterable[Trajectory]) -> list[dict[str, Any]]:
                 "response_mask": split["response_mask"],
                 "rollout_log_probs": split["response_logprobs"],
                 "response_policy_versions": split["response_policy_versions"],
+                "response_constrained_mask": split["response_constrained_mask"],
                 "token_level_rewards": token_level_rewards(split["response_mask"], row["reward"]),
                 "metadata": row["metadata"],
             }
@@ -61,6 +62,7 @@ def trl_rows(trajs: Iterable[Trajectory]) -> list[dict[str, Any]]:
                 "completion_mask": split["response_mask"],
                 "logprobs": split["response_logprobs"],
                 "completion_policy_versions": split["response_policy_versions"],
+                "completion_constrained_mask": split["response_constrained_mask"],
                 "metadata": row["metadata"],
             }
         )
@@ -97,6 +99,7 @@ def schema(rows_kind: str) -> Any:
             ("loss_mask", mask),
             ("logprobs", floats),
             ("policy_versions", versions),
+            ("constrained_mask", mask),
             ("messages", pa.string()),
         ],
         "verl": [
@@ -106,6 +109,7 @@ def schema(rows_kind: str) -> Any:
             ("response_mask", mask),
             ("rollout_log_probs", floats),
             ("response_policy_versions", versions),
+            ("response_constrained_mask", mask),
             ("token_level_rewards", floats),
         ],
         "trl": [
@@ -114,6 +118,7 @@ def schema(rows_kind: str) -> Any:
             ("completion_mask", mask),
             ("logprobs", floats),
             ("completion_policy_versions", versions),
+            ("completion_constrained_mask", mask),
         ],
     }[rows_kind]
     return pa.schema(base + extra)

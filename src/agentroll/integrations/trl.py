@@ -134,6 +134,11 @@ class TRLRollout:
         toolset: Toolset | None = None,
         check_ratio: bool = True,
     ):
+        if config.episode.tool_choice_enforcement == "guided":
+            raise ConfigError(
+                "tool_choice_enforcement: guided samples calls from the constrained distribution; TRL recomputes "
+                "the free policy's logprobs, so its importance ratio would be off on every guided token (use opener)"
+            )
         self.config, self.run_dir, self.check_ratio = config, Path(run_dir), check_ratio
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.tasks = TaskIndex(load_tasks(config))

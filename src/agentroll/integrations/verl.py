@@ -169,6 +169,7 @@ def to_agent_loop_output(traj: Trajectory, response_length: int, *, scored: bool
         "tool_results": [r.model_dump(mode="json") for r in traj.tool_results],
         "num_tool_calls": sum(len(t.tool_calls) for t in traj.turns),
         "response_policy_versions": row["response_policy_versions"][:response_length],
+        "response_constrained_mask": row["response_constrained_mask"][:response_length],
         "logprobs_mode": (traj.metadata.get("logprobs") or {}).get("mode", UNKNOWN),
         "episode_id": traj.id,
         "truncated_to_response_length": cut,

@@ -32,6 +32,7 @@ from agentroll.renderers.segments import SegmentEncoder, decodes_by_joining
 from agentroll.types import Message, ParsedMessage, ParseMode, ToolCall, ToolSpec
 
 _PLACEHOLDER_USER = Message(role="user", content=".")
+PLACEHOLDER_ARGS = '{"__AR_ARG__": 0}'  # a placeholder call's arguments as templates write them (tojson)
 
 
 class HFTokenizer:
@@ -308,17 +309,7 @@ class TemplateRenderer:
         """Tokens that open a tool call in this template's own format, to append after the generation
         prompt (mask 0) so the model can only continue with a call: up to the function name for
         `required`, up to the arguments for a named tool. Cut from the template's rendering of a call."""
-        call = ToolCall(id="call_forced", name="__AR_NAME__", arguments={"__AR_ARG__": 0})
-        user = [_PLACEHOLDER_USER]
-        prompt = self.render_text(user, tools, add_generation_prompt=True)
-        full = self.render_text(
-            [*user, Message(role="assistant", tool_calls=(call,))], tools, add_generation_prompt=False
-        )
-        if not full.startswith(prompt) or "__AR_NAME__" not in full:
-            raise RenderError(
-                f"{self.name}: cannot force a tool call: the template does not write calls after its prompt"
-            )
-        turn = full[len(prompt) :]
+        turn = self._call_turn(tools)
         if name is None:
             return self.tokenizer.encode(turn[: turn.index("__AR_NAME__")])
         opened = turn[: turn.index("__AR_NAME__")] + name + turn[turn.index("__AR_NAME__") + len("__AR_NAME__") :]
@@ -329,6 +320,51 @@ class TemplateRenderer:
         # ending in a bare space is one the model never saw in training.
         return self.tokenizer.encode(opened[:args_at].rstrip(" "))
 
+    def guided_call(self, tools: Sequence[ToolSpec], name: str | None = None) -> GuidedCall:
+        """tool_choice enforced by the engine's guided decoding. The template's call opener is forced (mask 0),
+        as for `forced_call_prefix`: up to the function name (required) or up to the arguments (named). A
+        structural tag then holds the rest of the turn to the template's own call text: the name of an
+        offered tool, arguments valid under that tool's JSON Schema, the template's closing text. The model's
+        stop token follows (the grammar allows nothing else)."""
+        turn = self._call_turn(tools)
+        at, args_at = turn.index("__AR_NAME__"), turn.find(PLACEHOLDER_ARGS)
+        if args_at < 0:
+            raise RenderError(f"{self.name}: cannot guide a call: no JSON arguments in the call format")
+        after = turn[args_at + len(PLACEHOLDER_ARGS) :]
+        stops = [i for t in self.config.stop_tokens if (i := after.find(t)) >= 0]
+        closer = after[: min(stops)] if stops else after
+        between = turn[at + len("__AR_NAME__") : args_at]
+        offered = [t for t in tools if name is None or t.name == name]
+        if not offered:
+            raise RenderError(f"{self.name}: no tool named {name!r} to call")
+
+        def rest(t: ToolSpec, head: str) -> dict[str, Any]:
+            parts = [{"type": "const_string", "value": head}] if head else []
+            parts.append({"type": "json_schema", "json_schema": t.input_schema})
+            parts += [{"type": "const_string", "value": closer}] if closer else []
+            return {"type": "sequence", "elements": parts}
+
+        opener = turn[:at] if name is None else turn[:at] + name + between
+        prefix = opener.rstrip(" ")  # BPE merges a trailing space into the next token: the grammar writes it
+        cut = opener[len(prefix) :]
+        calls = [rest(t, cut + (t.name + between if name is None else "")) for t in offered]
+        body = calls[0] if len(calls) == 1 else {"type": "or", "elements": calls}
+        return GuidedCall(self.tokenizer.encode(prefix), {"type": "structural_tag", "format": body})
+
+    def _call_turn(self, tools: Sequence[ToolSpec]) -> str:
+        """The template's text for an assistant turn holding one placeholder call (after the generation prompt)."""
+        call = ToolCall(id="call_forced", name="__AR_NAME__", arguments={"__AR_ARG__": 0})
+        user = [_PLACEHOLDER_USER]
+        prompt = self.render_text(user, tools, add_generation_prompt=True)
+        full = self.render_text(
+            [*user, Message(role="assistant", tool_calls=(call,))], tools, add_generation_prompt=False
+        )
+        if not full.startswith(prompt) or "__AR_NAME__" not in full:
+            raise RenderError(
+                f"{self.name}: cannot force a tool call: the template does not write calls after its prompt"
+            )
+        return full[len(prompt) :]
+
     # --- runtime check (PrefixChecker) --------------------------------------------------------------
 
     def check_prefix(
@@ -337,6 +373,14 @@ class TemplateRenderer:
         from agentroll.renderers.check import check_segment
 
         return check_segment(self, messages, tools, token_ids, loss_mask)
+
+
+@dataclass(frozen=True)
+class GuidedCall:
+    """What a guided call needs: the forced opener's IDs and the structural tag for the rest of the turn."""
+
+    prefix: list[int]
+    structural_tag: dict[str, Any]
 
 
 def render_chat_text(

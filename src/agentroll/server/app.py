@@ -16,7 +16,7 @@ import contextlib
 import functools
 import hmac
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -52,6 +52,9 @@ class ServerConfig(BaseModel):
     # lenient (vLLM's behaviour): calls its parsers accept after a repair are returned; strict: only
     # well-formed calls, the rest reported in tool_call_errors (docs/toolcalls.md)
     tool_parse: ParseMode = "lenient"
+    # tool_choice required / named: guided (the engine's guided decoding holds the turn to a valid call of an
+    # offered tool: a call is guaranteed, as with OpenAI and vLLM) or opener (only the call opener is forced)
+    tool_choice_enforcement: Literal["guided", "opener"] = "guided"
 
 
 def create_app(config: ServerConfig, *, engine: Any = None, renderer: Any = None) -> FastAPI:
@@ -196,6 +199,7 @@ def _build(config: ServerConfig, engine: Any, renderer: Any) -> Generator:
         max_queue=config.max_queue,
         timeout_s=config.request_timeout_s,
         tool_parse=config.tool_parse,
+        tool_choice_enforcement=config.tool_choice_enforcement,
     )
 
 

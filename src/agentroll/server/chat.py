@@ -22,7 +22,7 @@ from agentroll.errors import AgentrollError
 from agentroll.server.errors import APIError, from_agentroll
 from agentroll.server.errors import body as error_body
 from agentroll.server.protocol import ChatCompletionRequest
-from agentroll.server.requests import ChatCall, chat_call, fitted
+from agentroll.server.requests import ChatCall, Enforcement, chat_call, fitted
 from agentroll.server.responses import Choice, before_stop, chat_body, returned_message, sse, usage
 from agentroll.server.sessions import Session, SessionStore
 from agentroll.server.streaming import Feed, LiveChoice, chunk, event_stream
@@ -43,6 +43,7 @@ class Generator:
     max_queue: int = 256
     timeout_s: float | None = 300.0
     tool_parse: ParseMode = "lenient"
+    tool_choice_enforcement: Enforcement = "guided"
     waiting: int = 0
     _slots: asyncio.Semaphore | None = field(default=None, repr=False)
     _decoded: dict[int, str] = field(default_factory=dict, repr=False)
@@ -136,7 +137,7 @@ def _choice_seed(sampling: SamplingParams, i: int) -> SamplingParams:
 
 async def chat_completion(gen: Generator, req: ChatCompletionRequest, session_id: str | None) -> Any:
     gen.check_model(req.model)
-    call = chat_call(req, gen.renderer, gen.default_max_tokens, gen.tool_parse)
+    call = chat_call(req, gen.renderer, gen.default_max_tokens, gen.tool_parse, gen.tool_choice_enforcement)
     session = _session(gen, req, session_id)
     rid = f"chatcmpl-{uuid.uuid4().hex}"
     if req.stream:

@@ -6,7 +6,7 @@ Every check raises APIError(400) naming the field, so a malformed request never 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 
@@ -14,6 +14,8 @@ from agentroll.errors import RenderError
 from agentroll.server.errors import APIError
 from agentroll.server.protocol import ChatCompletionRequest, _Sampling
 from agentroll.types import Message, ParseMode, SamplingParams, ToolSpec
+
+Enforcement = Literal["guided", "opener"]
 
 
 @dataclass(slots=True)
@@ -31,7 +33,11 @@ class ChatCall:
 
 
 def chat_call(
-    req: ChatCompletionRequest, renderer: Any, default_max_tokens: int, tool_parse: ParseMode = "lenient"
+    req: ChatCompletionRequest,
+    renderer: Any,
+    default_max_tokens: int,
+    tool_parse: ParseMode = "lenient",
+    enforcement: Enforcement = "guided",
 ) -> ChatCall:
     messages = [_message(m, i) for i, m in enumerate(req.messages)]
     tools = _tools(req)
@@ -45,12 +51,15 @@ def chat_call(
     check_stream_options(req)
     max_tokens = req.max_completion_tokens or req.max_tokens
     sampling = sampling_params(req, renderer, max_tokens or default_max_tokens, req.top_logprobs or 0)
+    forced, tag = _forced(renderer, tools, choice, enforcement)
+    if tag is not None:
+        sampling = sampling.model_copy(update={"structural_tag": tag})
     return ChatCall(
         tool_parse=tool_parse,
         messages=messages,
         tools=tools,
         sampling=sampling.model_copy(update={"json_schema": schema}) if schema else sampling,
-        forced=_forced(renderer, tools, choice),
+        forced=forced,
         logprobs=want_logprobs,
         top_logprobs=req.top_logprobs or 0,
         token_ids=req.return_token_ids,
@@ -154,11 +163,19 @@ def _tool_choice(req: ChatCompletionRequest, tools: list[ToolSpec]) -> str:
     return name
 
 
-def _forced(renderer: Any, tools: list[ToolSpec], choice: str) -> list[int]:
+def _forced(
+    renderer: Any, tools: list[ToolSpec], choice: str, enforcement: Enforcement
+) -> tuple[list[int], dict[str, Any] | None]:
+    """tool_choice required / named: the template's call opener, and (guided, where the renderer can build one)
+    the structural tag that holds the rest of the turn to a valid call, so a call is guaranteed."""
     if choice in ("auto", "none"):
-        return []
+        return [], None
+    name = None if choice == "required" else choice
     try:
-        return renderer.forced_call_prefix(tools, None if choice == "required" else choice)
+        if enforcement == "guided" and hasattr(renderer, "guided_call"):
+            guided = renderer.guided_call(tools, name)
+            return guided.prefix, guided.structural_tag
+        return renderer.forced_call_prefix(tools, name), None
     except (AttributeError, RenderError) as e:
         raise APIError(400, f"tool_choice: not supported by renderer {renderer.name}: {e}", param="tool_choice") from e
 
