@@ -7,15 +7,9 @@ import random
 import string
 from functools import cache
 
-from agentroll.renderers.mistral import MistralRenderer
+from agentroll.renderers.mistral import MistralRenderer, tekken_file
 from agentroll.types import Message, ToolSpec
 from tests.renderers.conformance import ConversationStyle, RendererCase
-
-_FILES = {
-    "v3": "mistral_instruct_tokenizer_240323.model.v3",
-    "v3-tekken": "tekken_240718.json",
-    "v7": "mistral_instruct_tokenizer_241114.model.v7",
-}
 
 
 def mistral_call_id(rng: random.Random) -> str:
@@ -25,11 +19,11 @@ def mistral_call_id(rng: random.Random) -> str:
 
 @cache
 def _tokenizer(version: str):
-    from importlib import resources
-
     from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
 
-    return MistralTokenizer.from_file(str(resources.files("mistral_common") / "data" / _FILES[version]))
+    # v11 / v13: the same file the renderer reads (no v11+ file ships on PyPI: renderers/mistral.py); the
+    # reference is mistral-common's own v11 / v13 instruct encoder over it.
+    return MistralTokenizer.from_file(str(tekken_file(version)))
 
 
 def _request_message(m: Message):
@@ -91,5 +85,19 @@ CASES = [
         mistral_reference("v7"),
         style=ConversationStyle(make_call_id=mistral_call_id),
         prefix_stable=False,  # [AVAILABLE_TOOLS] moves to each new last user message
+    ),
+    RendererCase(
+        "mistral-v11",
+        lambda: MistralRenderer("v11"),
+        mistral_reference("v11"),
+        style=ConversationStyle(make_call_id=mistral_call_id),
+        prefix_stable=False,  # as v7
+    ),
+    RendererCase(
+        "mistral-v13",
+        lambda: MistralRenderer("v13"),
+        mistral_reference("v13"),
+        style=ConversationStyle(make_call_id=mistral_call_id),
+        prefix_stable=True,  # [AVAILABLE_TOOLS] stays before the first user message
     ),
 ]

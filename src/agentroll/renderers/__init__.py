@@ -25,6 +25,8 @@ RENDERERS: dict[str, str] = {
     "mistral-v3": "agentroll.renderers.mistral:mistral_v3",
     "mistral-v3-tekken": "agentroll.renderers.mistral:mistral_v3_tekken",
     "mistral-v7": "agentroll.renderers.mistral:mistral_v7",
+    "mistral-v11": "agentroll.renderers.mistral:mistral_v11",
+    "mistral-v13": "agentroll.renderers.mistral:mistral_v13",
     "gpt-oss": "agentroll.renderers.harmony:gpt_oss",
 }
 

@@ -7,6 +7,18 @@ Three formats, named after the tokenizer version they reproduce (mistral-common'
 - `mistral-v3-tekken`: Tekken with the v3 instruct format (Mistral-Nemo-Instruct-2407).
 - `mistral-v7`: SentencePiece v7 (Mistral-Large-Instruct-2411): system prompts in
   `[SYSTEM_PROMPT]`, tool results as `[TOOL_RESULTS]id[TOOL_CONTENT]content`.
+- `mistral-v11`: Tekken v11 (Mistral Small 3.1 / 3.2): as v7, but each call is
+  `[TOOL_CALLS]name[CALL_ID]id[ARGS]{json}`.
+- `mistral-v13`: Tekken v13 (Magistral, Devstral): `[TOOL_CALLS]name[ARGS]{json}` with no id,
+  tool results as `[TOOL_RESULTS]content[/TOOL_RESULTS]`, and `[AVAILABLE_TOOLS]` before the
+  *first* user message (so a new user message moves nothing: prefix-stable).
+
+No v11+ tokenizer file ships on PyPI (mistral-common's are v1-v7). `tekken_file(version)` writes
+one: the Tekken vocabulary mistral-common ships (tekken_240911) with the version set and the
+special-token table a v11+ file must carry (`[ARGS]` at 32, `[CALL_ID]` at 33, `[THINK]` /
+`[/THINK]` at 34 / 35, the other ranks as in the v3-v7 files). The token IDs of ordinary text are
+therefore Nemo's, not a v11 model's; the format (what mistral-common's own v11 / v13 encoders
+emit) is what the tests check, token for token.
 
 Rules that matter for prefix stability: `[AVAILABLE_TOOLS]` sits before the *last*
 user message (and, in v3, so does the system prompt, joined to that message's
@@ -17,23 +29,54 @@ segment and says why. Tool results and tool calls are always rendered in history
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from agentroll.errors import RenderError, TokenizerError
 from agentroll.renderers.base import Bridge, Drift
 from agentroll.renderers.tokencheck import first_drift, sampled_turns
+from agentroll.renderers.tokenizers.loader import cache_dir
 from agentroll.types import Message, ParsedMessage, ParseMode, ToolSpec
 
 _TOKENIZER_FILES = {
     "v3": "mistral_instruct_tokenizer_240323.model.v3",
     "v3-tekken": "tekken_240718.json",
     "v7": "mistral_instruct_tokenizer_241114.model.v7",
+    "v11": "tekken_240911.json",  # + the v11 special tokens (tekken_file)
+    "v13": "tekken_240911.json",
 }
+_V11_SPECIALS = {32: "[ARGS]", 33: "[CALL_ID]", 34: "[THINK]", 35: "[/THINK]"}
+
+
+def tekken_file(version: str) -> Path:
+    """The Tekken file for `version`: mistral-common's own, or (v11, v13) one written from tekken_240911 with
+    that version and a v11+ special-token table, under the agentroll cache (see the module docstring)."""
+    shipped = Path(str(resources.files("mistral_common") / "data" / _TOKENIZER_FILES[version]))
+    if version not in ("v11", "v13"):
+        return shipped
+    from mistral_common.tokens.tokenizers.tekken import Tekkenizer
+
+    out = cache_dir() / f"mistral-tekken-240911-{version}.json"
+    if out.exists():
+        return out
+    data = json.loads(shipped.read_text(encoding="utf-8"))
+    n = data["config"]["default_num_special_tokens"]
+    known = {int(t["rank"]): str(t["token_str"]) for t in Tekkenizer.DEPRECATED_SPECIAL_TOKENS} | _V11_SPECIALS
+    data["config"]["version"] = version
+    data["special_tokens"] = [
+        {"rank": i, "token_str": known.get(i, f"<SPECIAL_{i}>"), "is_control": True} for i in range(n)
+    ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    tmp.replace(out)
+    return out
 
 
 class MistralTokenizerAdapter:
@@ -101,9 +144,9 @@ def load_tokenizer(version: str) -> MistralTokenizerAdapter:
     """The tokenizer file mistral-common ships for `version` ("v3", "v3-tekken", "v7")."""
     if version not in _TOKENIZER_FILES:
         raise TokenizerError(f"unknown Mistral tokenizer version {version!r}; known: {', '.join(_TOKENIZER_FILES)}")
-    path = resources.files("mistral_common") / "data" / _TOKENIZER_FILES[version]
+    path = tekken_file(version)
     try:
-        if version.endswith("tekken"):
+        if path.suffix == ".json":
             from mistral_common.tokens.tokenizers.tekken import Tekkenizer
 
             return MistralTokenizerAdapter(Tekkenizer.from_file(str(path)))
@@ -166,7 +209,9 @@ class MistralRenderer:
         self.version = version
         self.name = name or f"mistral-{version}"
         self.tokenizer = load_tokenizer(version)
-        self._v7 = version == "v7"
+        self._v7 = version in ("v7", "v11", "v13")  # [SYSTEM_PROMPT] blocks, results carry ids (v13: no ids)
+        self._named_calls = version in ("v11", "v13")  # [TOOL_CALLS]name[ARGS]{...} per call
+        self._tools_first = version == "v13"  # [AVAILABLE_TOOLS] before the first user message
         tok = self.tokenizer.token
         self.bos, self.eos = tok("<s>"), tok("</s>")
         self._inst, self._end_inst = tok("[INST]"), tok("[/INST]")
@@ -176,6 +221,8 @@ class MistralRenderer:
         if self._v7:
             self._sys_open, self._sys_close = tok("[SYSTEM_PROMPT]"), tok("[/SYSTEM_PROMPT]")
             self._tool_content = tok("[TOOL_CONTENT]")
+        if self._named_calls:
+            self._args, self._call_id = tok("[ARGS]"), tok("[CALL_ID]")
 
     # --- render ---------------------------------------------------------------------------------
 
@@ -190,10 +237,11 @@ class MistralRenderer:
     ) -> list[int]:
         """`verbatim`: message index -> the IDs the model sampled for that assistant message."""
         turns, system = _normalize(messages, system_inline=not self._v7)
-        last_user = max((i for i, t in enumerate(turns) if t.role == "user"), default=-1)
+        users = [i for i, t in enumerate(turns) if t.role == "user"]
+        last_user = (users[0] if self._tools_first else users[-1]) if users else -1
         ids = [self.bos]
         for i, turn in enumerate(turns):
-            if turn.role == "user" and i == last_user:
+            if turn.role == "user" and i == last_user:  # the tools' user message (v3: with the system text)
                 ids += self._tools_block(tools)
                 ids += self._user(turn.content, system)
             elif turn.source in verbatim:
@@ -232,7 +280,12 @@ class MistralRenderer:
         if turn.tool_calls and turn.content and not self._v7:
             raise RenderError("mistral v3: an assistant message cannot carry both content and tool calls")
         ids = self.tokenizer.text(turn.content.rstrip(" ")) if turn.content else []
-        if turn.tool_calls:
+        if turn.tool_calls and self._named_calls:
+            for c in turn.tool_calls:
+                call_id = [self._call_id, *self.tokenizer.text(c.id)] if self.version == "v11" and c.id else []
+                args = json.dumps(json.loads(json.dumps(c.arguments, ensure_ascii=False)), ensure_ascii=False)
+                ids += [self._calls, *self.tokenizer.text(c.name), *call_id, self._args, *self.tokenizer.text(args)]
+        elif turn.tool_calls:
             calls = []
             for c in turn.tool_calls:
                 # A JSON round trip, as mistral-common normalizes arguments before dumping them.
@@ -244,6 +297,8 @@ class MistralRenderer:
         return [*ids, self.eos]
 
     def _tool_result(self, turn: _Turn) -> list[int]:
+        if self._tools_first:  # v13: no id
+            return [self._results_open, *self.tokenizer.text(turn.content), self._results_close]
         if self._v7:
             call_id = self.tokenizer.text(turn.tool_call_id or "")
             body = self.tokenizer.text(turn.content)
@@ -294,7 +349,7 @@ class MistralRenderer:
         roles = {m.role for m in new_messages}
         if new_messages and new_messages[0].role == "assistant":
             return "mistral merges consecutive assistant messages, so the sampled turn would change"
-        if "user" in roles and tools:
+        if "user" in roles and tools and not self._tools_first:
             return "mistral renders [AVAILABLE_TOOLS] before the last user message, which just moved"
         if not self._v7:
             if "system" in roles:
@@ -321,6 +376,14 @@ def mistral_v3() -> MistralRenderer:
 
 def mistral_v3_tekken() -> MistralRenderer:
     return MistralRenderer("v3-tekken")
+
+
+def mistral_v11() -> MistralRenderer:
+    return MistralRenderer("v11")
+
+
+def mistral_v13() -> MistralRenderer:
+    return MistralRenderer("v13")
 
 
 def mistral_v7() -> MistralRenderer:
