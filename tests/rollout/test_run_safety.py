@@ -71,9 +71,11 @@ def test_an_error_that_stops_a_run_stops_every_worker_before_the_store_closes(tm
     class FailsOnce(ReplayEngine):
         """Answers every episode, except that its third call raises (a bug anywhere below the loop)."""
 
+        entered = 0  # calls begun (ReplayEngine counts the ones it answered, which depends on scheduling)
+
         async def generate(self, prompt_ids, sampling, **kw):
-            if self.calls == 2:
-                self.calls += 1
+            self.entered += 1
+            if self.entered == 3:
                 raise ZeroDivisionError("a bug")
             await asyncio.sleep(0.01)  # the other workers are mid-episode when it happens
             return await super().generate(prompt_ids, sampling, **kw)

@@ -88,8 +88,17 @@ def well_formed_call(traj: Trajectory, task: Task) -> float:
     )
 
 
+def environment_reward(component: str) -> RewardFn:
+    """`env:NAME`: the component NAME of the episode environment's own score (agent/lifecycle.py)."""
+
+    def reward(traj: Trajectory, task: Task) -> float:
+        return float((traj.metadata.get("environment_rewards") or {}).get(component, 0.0))
+
+    return reward
+
+
 def get_reward(name: str) -> RewardFn:
-    """`exact_match`, `format`, `used_tools`, `well_formed_call`, `recall_at_k` or `recall_at_k:5`."""
+    """`exact_match`, `format`, `used_tools`, `well_formed_call`, `recall_at_k` or `recall_at_k:5`, `env:NAME`."""
     base, _, arg = name.partition(":")
     fixed: dict[str, RewardFn] = {
         "exact_match": exact_match,
@@ -101,7 +110,9 @@ def get_reward(name: str) -> RewardFn:
         return fixed[base]
     if base == "recall_at_k":
         return recall_at_k(int(arg) if arg else None)
-    raise UnknownNameError("reward", name, [*fixed, "recall_at_k[:K]"])
+    if base == "env" and arg:
+        return environment_reward(arg)
+    raise UnknownNameError("reward", name, [*fixed, "recall_at_k[:K]", "env:NAME"])
 
 
 def score(traj: Trajectory, task: Task, weights: Mapping[str, float], fns: Mapping[str, RewardFn]) -> None:

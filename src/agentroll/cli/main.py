@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("agentroll.cli.doctor", "is this model's chat template safe for token-exact RL?"),
     "engine": ("agentroll.cli.engine", "inference engines: `engine check`"),
     "tools": ("agentroll.cli.tools", "tools: `tools list`, `tools call`"),
+    "envs": ("agentroll.cli.envs", "environments a run config can name: `envs list`"),
     "run": ("agentroll.cli.run", "run a dataset of episodes to a run directory (resumable)"),
     "verify": (
         "agentroll.cli.verify",

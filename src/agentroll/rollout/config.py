@@ -58,6 +58,10 @@ class RunConfig(BaseModel):
     engine: str = "embedded"
     renderer: str = "smollm2"
     tools: str | tuple[str, ...] = ()  # a tools YAML path, or built-in tool names
+    # Set up and torn down per episode (agent/lifecycle.py): a registered name (`agentroll envs list`) or a
+    # `module:Class` path, built with `environment_options`. Its reward components are rewards `env:NAME`.
+    environment: str = "tools"
+    environment_options: dict[str, Any] = Field(default_factory=dict)
     episode: EpisodeConfig = EpisodeConfig()
     rewards: dict[str, float] = Field(default_factory=lambda: {"exact_match": 1.0})
     concurrency: int = Field(16, ge=1)  # episodes in flight

@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agentroll.agent import EpisodeConfig, Task, run_episode
+from agentroll.agent import EpisodeConfig, Stop, Task, run_episode
+from agentroll.agent.env_registry import make_environment
+from agentroll.agent.lifecycle import EnvironmentFactory, SetupFailed, concurrency_limit, episode_env, finish
 from agentroll.errors import AgentrollError, ConfigError, EpisodePreempted
 from agentroll.rollout.config import RunConfig
 from agentroll.rollout.gcpolicy import fewer_gc_passes
@@ -52,12 +55,14 @@ class LocalExecutor:
     def __init__(self, config: RunConfig, *, engine: Any = None, toolset: Any = None, gate: Gate | None = None):
         self.config = config
         self.engine, self.toolset = engine, toolset
+        self.environments: Environments | None = None
         self._own_engine, self._own_tools = engine is None, toolset is None
         self.gate = gate  # awaited before each episode starts (a stream holds workers back while batches wait)
 
     async def start(self, has_work: bool) -> None:
         self.engine = self.engine or build_engine(self.config)
         self.toolset = self.toolset or build_toolset(self.config)
+        self.environments = Environments.of(self.config)
         if self._own_tools:
             await self.toolset.start()
         if has_work:  # start the engine before the clock: throughput is about episodes, not model loading
@@ -77,7 +82,7 @@ class LocalExecutor:
                     await self.gate(task)
 
                 def play(task: Task = task, sample: int = sample) -> Awaitable[Trajectory]:
-                    return play_episode(task, sample, config, self.engine, renderer, self.toolset)
+                    return play_episode(task, sample, config, self.engine, renderer, self.toolset, self.environments)
 
                 record(task, await within_staleness(play, self.engine, config.max_staleness, config.on_stale))
 
@@ -101,23 +106,49 @@ class LocalExecutor:
             await self.engine.aclose()
 
 
+@dataclass
+class Environments:
+    """The run's environment factory and its cap on episodes set up at once (made on the playing loop)."""
+
+    factory: EnvironmentFactory
+    limit: asyncio.Semaphore | None
+
+    @classmethod
+    def of(cls, config: RunConfig) -> Environments:
+        factory = make_environment(config.environment, **config.environment_options)
+        return cls(factory, concurrency_limit(factory))
+
+
 async def play_episode(
-    task: Task, sample: int, config: RunConfig, engine: Any, renderer: Any, toolset: Any
+    task: Task,
+    sample: int,
+    config: RunConfig,
+    engine: Any,
+    renderer: Any,
+    toolset: Any,
+    environments: Environments | None = None,
 ) -> Trajectory:
-    """One episode, unscored; a failure the loop did not turn into a stop reason is still recorded, not raised."""
+    """One episode in its own environment (set up, played, scored by it, torn down), unscored by the run; a
+    failure the loop did not turn into a stop reason is still recorded, not raised."""
     eid = episode_id(task.id, sample)
+    envs = environments or Environments.of(config)
     try:
         for restart in range(MAX_RESTARTS + 1):
             try:
-                traj = await run_episode(
-                    task,
-                    engine=engine,
-                    renderer=renderer,
-                    toolset=toolset,
-                    config=seeded(config.episode, eid),
-                    episode_id=eid,
-                    sample_index=sample,
-                )
+                async with episode_env(envs.factory, task, eid, limit=envs.limit) as session:
+                    traj = await run_episode(
+                        session.task,
+                        engine=engine,
+                        renderer=renderer,
+                        toolset=session.tools or toolset,
+                        config=seeded(config.episode, eid),
+                        episode_id=eid,
+                        sample_index=sample,
+                        environment=session,
+                    )
+                    await finish(session, traj)
+            except SetupFailed as e:
+                return _failed(task, sample, eid, Stop.ENVIRONMENT_ERROR, f"{e} ({e.__cause__!r})")
             except EpisodePreempted:  # on_weight_update_abort=restart_episode: play it again on the new weights
                 if restart == MAX_RESTARTS:
                     raise
@@ -129,14 +160,14 @@ async def play_episode(
     except ConfigError:
         raise  # every episode would fail the same way: stop the run
     except AgentrollError as e:
-        return Trajectory(
-            id=eid,
-            task_id=task.id,
-            sample_index=sample,
-            messages=list(task.messages),
-            stop_reason="error",
-            metadata={"error": f"{type(e).__name__}: {e}"},
-        )
+        return _failed(task, sample, eid, "error", f"{type(e).__name__}: {e}")
+
+
+def _failed(task: Task, sample: int, eid: str, stop: str, error: str) -> Trajectory:
+    return Trajectory(
+        id=eid, task_id=task.id, sample_index=sample, messages=list(task.messages), stop_reason=stop,
+        metadata={"error": error},
+    )  # fmt: skip
 
 
 def seeded(episode: EpisodeConfig, eid: str) -> EpisodeConfig:

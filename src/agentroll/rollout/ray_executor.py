@@ -27,7 +27,7 @@ from typing import Any
 from agentroll.agent import Task
 from agentroll.errors import ConfigError, ExecutorError
 from agentroll.rollout.config import RunConfig
-from agentroll.rollout.executor import Record, build_engine, build_toolset, episode_id, play_episode
+from agentroll.rollout.executor import Environments, Record, build_engine, build_toolset, episode_id, play_episode
 from agentroll.rollout.gcpolicy import use_run_threshold
 from agentroll.trajectory import Trajectory
 
@@ -106,6 +106,7 @@ class EpisodeWorker:
         self.engine: Any = None
         self.toolset: Any = None
         self.renderer: Any = None
+        self.environments: Any = None
 
     async def ready(self) -> int:
         """Build and start the engine client and tools on this actor's loop; returns the actor's PID."""
@@ -114,6 +115,7 @@ class EpisodeWorker:
         self.renderer = get_renderer(self.config.renderer)
         self.engine = build_engine(self.config)
         self.toolset = build_toolset(self.config)
+        self.environments = Environments.of(self.config)
         await self.toolset.start()
         await self.engine.health()
         use_run_threshold()  # this process only runs episodes (gcpolicy.py)
@@ -125,7 +127,7 @@ class EpisodeWorker:
 
     async def play(self, task: dict[str, Any], sample: int) -> dict[str, Any]:
         t = Task.model_validate(task)
-        traj = await play_episode(t, sample, self.config, self.engine, self.renderer, self.toolset)
+        traj = await play_episode(t, sample, self.config, self.engine, self.renderer, self.toolset, self.environments)
         traj.metadata["ray_worker"] = self.name
         return traj.to_dict()
 
