@@ -114,6 +114,15 @@ class Trajectory:
     reward: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def constrained_mask(self, segment: int) -> list[int]:
+        """Per token of a segment: 1 where it was sampled under a guided-decoding constraint (Turn.constrained:
+        its logprob is of the constrained distribution, which recomputing the free policy cannot match)."""
+        out = [0] * len(self.segments[segment])
+        for turn in self.turns:
+            if turn.segment == segment and turn.constrained:
+                out[turn.prompt_len : turn.prompt_len + len(turn.sampled_ids)] = [1] * len(turn.sampled_ids)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,

@@ -76,7 +76,10 @@ def test_a_tool_loop_is_one_segment_with_the_engine_tokens_and_no_drift(live_url
     assert renderer.check_prefix(history, [ToolSpec.from_openai(WEATHER)], tokens, check_mask) is None
     # A trainer's recomputation (one teacher-forced pass over the segment) gives the sampled logprobs.
     report = httpx.post(f"{live_url}/sessions/{sid}/verify", timeout=120).json()
-    assert report["ok"] and report["tokens_checked"] == len(ids1) + len(ids2), report
+    # The named call was guided (the server's default): its tokens are of the constrained distribution, counted
+    # apart; every other sampled token is checked against the engine's own teacher-forced logprobs.
+    assert t["turns"][0]["constrained"] == "tool_call" and t["turns"][1]["constrained"] is None
+    assert report["ok"] and report["tokens_checked"] == len(ids2) and report["constrained_tokens"] == len(ids1), report
 
 
 def test_an_edited_history_starts_a_new_segment_that_says_why(live_url):

@@ -38,16 +38,6 @@ def token_policy_versions(traj: Trajectory, segment: int) -> list[int]:
     return out
 
 
-def token_constrained(traj: Trajectory, segment: int) -> list[int]:
-    """Per token of a segment: 1 where it was sampled under a guided-decoding constraint (Turn.constrained:
-    its logprob is of the constrained distribution), 0 elsewhere."""
-    out = [0] * len(traj.segments[segment])
-    for turn in traj.turns:
-        if turn.segment == segment and turn.constrained:
-            out[turn.prompt_len : turn.prompt_len + len(turn.sampled_ids)] = [1] * len(turn.sampled_ids)
-    return out
-
-
 def segment_rows(traj: Trajectory) -> list[dict[str, Any]]:
     """The shared columns every table export starts from: identity, outcome, tokens, JSON-encoded context."""
     rows = []
@@ -75,7 +65,7 @@ def segment_rows(traj: Trajectory) -> list[dict[str, Any]]:
                 "policy_versions": versions,
                 "min_policy_version": min(sampled, default=None),
                 "max_policy_version": max(sampled, default=None),
-                "constrained_mask": token_constrained(traj, index),
+                "constrained_mask": traj.constrained_mask(index),
                 "messages": json.dumps([m.model_dump(mode="json", exclude_defaults=True) for m in traj.messages]),
                 "tool_results": json.dumps([r.model_dump(mode="json") for r in traj.tool_results]),
                 "metadata": json.dumps(traj.metadata, default=str),

@@ -148,7 +148,7 @@ async def play_episode(
                     )
                     await finish(session, traj)
             except SetupFailed as e:
-                return _failed(task, sample, eid, Stop.ENVIRONMENT_ERROR, f"{e} ({e.__cause__!r})")
+                return _failed(task, sample, eid, Stop.ENVIRONMENT_ERROR, str(e))  # names the cause's type and text
             except EpisodePreempted:  # on_weight_update_abort=restart_episode: play it again on the new weights
                 if restart == MAX_RESTARTS:
                     raise

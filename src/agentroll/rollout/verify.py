@@ -25,7 +25,8 @@ async def verify_trajectories(engine: Any, trajs: Iterable[Trajectory], *, concu
 
     async def one(traj: Trajectory, index: int, seg: Segment) -> tuple[float, int, int]:
         async with limit:
-            return await _segment_delta(engine, seg, session_id=f"verify-{traj.id}-{index}")
+            skip = traj.constrained_mask(index)
+            return await _segment_delta(engine, seg, skip, session_id=f"verify-{traj.id}-{index}")
 
     # An engine's teacher-forced logprobs are the model's own (temperature 1): they can check the logprobs
     # of the sampling distribution only where that is the same distribution.
@@ -48,6 +49,7 @@ async def verify_trajectories(engine: Any, trajs: Iterable[Trajectory], *, concu
         "not_token_exact": sum(t.metadata.get("token_exact") is False for t in trajs),
         "tolerance": TOLERANCE,
         "needs_reference": len(needs_reference),
+        "constrained_tokens": constrained_tokens(trajs),
     }
     if needs_reference:
         report["needs_reference_why"] = (
@@ -75,14 +77,21 @@ def _plain(convention: dict[str, Any]) -> bool:
     )
 
 
-async def _segment_delta(engine: Any, seg: Segment, *, session_id: str) -> tuple[float, int, int]:
-    """(max |sampled - teacher-forced| over the segment's mask-1 tokens, tokens checked, worst index)."""
+def constrained_tokens(trajs: Iterable[Trajectory]) -> int:
+    """Sampled tokens left out of the checks: drawn under guided decoding, their logprobs are of the
+    constrained distribution, which no recomputation of the free policy gives (Turn.constrained)."""
+    return sum(sum(t.constrained_mask(i)) for t in trajs for i in range(len(t.segments)))
+
+
+async def _segment_delta(engine: Any, seg: Segment, skip: list[int], *, session_id: str) -> tuple[float, int, int]:
+    """(max |sampled - teacher-forced| over the segment's mask-1 tokens not in `skip`, tokens checked, worst
+    index)."""
     first = seg.loss_mask.index(1)
     teacher = await teacher_forced_logprobs(engine, seg.token_ids[:first], seg.token_ids[first:], session_id=session_id)
     worst, at, checked = 0.0, -1, 0
     for offset, lp in enumerate(teacher):
         i = first + offset
-        if seg.loss_mask[i] != 1:
+        if seg.loss_mask[i] != 1 or skip[i]:
             continue
         checked += 1
         sampled = seg.logprobs[i]
@@ -124,7 +133,8 @@ def verify_with_reference(
         if (problem := convention_problem(convention)) is not None:
             problems.add(problem)
         for index, seg in enumerate(traj.segments):
-            positions = [i for i, m in enumerate(seg.loss_mask) if m == 1 and i > 0]
+            skip = traj.constrained_mask(index)
+            positions = [i for i, m in enumerate(seg.loss_mask) if m == 1 and i > 0 and not skip[i]]
             scores = reference.score(seg.token_ids, positions, convention)
             if on_segment is not None:  # e.g. to keep the raw (temperature 1) logprobs alongside
                 on_segment(traj, index, positions, scores)
@@ -157,6 +167,7 @@ def verify_with_reference(
         "at_boundary": boundary,
         "examples_outside": outside,
         "convention_problems": sorted(problems),
+        "constrained_tokens": constrained_tokens(trajs),
         "drift_count": drift,
         "tolerance": TOLERANCE,
         "required_share": REQUIRED_SHARE,

@@ -168,7 +168,8 @@ def _session(gen: Generator, req: ChatCompletionRequest, session_id: str | None)
 
 def _record(gen: Generator, session: Session, plan: Any, call: ChatCall, c: Choice, started: float) -> None:
     r = gen.renderer
-    session.commit(r, plan, call.messages, call.tools, call.forced, c.completion, c.parsed, c.returned, started)
+    guided = call.sampling.structural_tag is not None
+    session.commit(r, plan, call.messages, call.tools, call.forced, c.completion, c.parsed, c.returned, started, guided)
 
 
 def _planned_prompt(gen: Generator, session: Session, call: ChatCall) -> tuple[Any, list[int]]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentroll.agent.records import FORCED, append_tokens, turn_record
+from agentroll.agent.toolchoice import GUIDED
 from agentroll.errors import AgentrollError
 from agentroll.trajectory import Completion, Segment, Trajectory, Turn
 from agentroll.types import Message, ParsedMessage, ParseStatus, ToolSpec
@@ -87,6 +88,7 @@ class Session:
         parsed: ParsedMessage,
         returned: Message,
         started: float,
+        constrained: bool = False,
     ) -> None:
         """Append the call's tokens: bridge or fresh prompt (mask 0), forced opener (0), sampled (1)."""
         if plan.new_segment:
@@ -100,6 +102,7 @@ class Session:
         self._append(forced, FORCED)
         self._append(completion.token_ids, 1, completion.logprobs)
         self.traj.turns.append(self._turn(completion, parsed, len(forced), started))
+        self.traj.turns[-1].constrained = GUIDED if constrained else None  # guided tool_choice (agent/toolchoice)
         self.tools, self.stopped = list(tools), parsed.stopped
         self.sent = [*messages, returned]
         self.history = [*messages, parsed.message]
