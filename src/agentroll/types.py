@@ -183,6 +183,11 @@ ParseMode = Literal["strict", "lenient"]
 would accept after a repair, each marked `salvaged` (the server's default)."""
 
 
+Enforcement = Literal["opener", "guided"]
+"""How tool_choice required / named is kept: the template's call opener forced (opener), or also the rest of
+the call held to a valid one by the engine's guided decoding (guided: agent/toolchoice.py)."""
+
+
 class ParsedToolCall(BaseModel):
     """One tool call found in a model turn, well-formed or not.
 

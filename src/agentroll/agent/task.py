@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentroll.types import Message, ParseMode, SamplingParams
+from agentroll.types import Enforcement, Message, ParseMode, SamplingParams
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -48,7 +48,7 @@ class EpisodeConfig(BaseModel):
     # the rest (it may write a malformed call). guided: the opener, then the engine's guided decoding holds
     # the call to an offered tool with arguments valid under its schema and the template's closing text;
     # those tokens are marked `constrained` (their logprobs are of the constrained distribution).
-    tool_choice_enforcement: Literal["opener", "guided"] = "opener"
+    tool_choice_enforcement: Enforcement = "opener"
     parallel_tool_calls: bool = True
     # What the model is told when its call could not be used; {error} is the parser's reason.
     malformed_call_message: str = "Error: your tool call could not be parsed ({error}). Call the tool again."

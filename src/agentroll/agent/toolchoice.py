@@ -9,6 +9,7 @@ text. Only the first `tool_choice_turns` turns are held when that is set.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from agentroll.errors import ConfigError, RenderError
 from agentroll.renderers.base import Renderer
@@ -17,6 +18,18 @@ from agentroll.types import SamplingParams, ToolSpec
 from .task import EpisodeConfig
 
 GUIDED = "tool_call"  # Turn.constrained for a turn sampled under a guided call
+
+
+def call_opener(
+    renderer: Renderer, tools: Sequence[ToolSpec], name: str | None, *, guided: bool
+) -> tuple[list[int], dict[str, Any] | None]:
+    """The template's call opener (up to the name for `required`, None; up to the arguments for a named tool)
+    and, guided, the structural tag for the rest of the call. Raises AttributeError / RenderError where the
+    renderer cannot."""
+    if guided:
+        call = renderer.guided_call(tools, name)  # type: ignore[attr-defined]
+        return call.prefix, call.structural_tag
+    return renderer.forced_call_prefix(tools, name), None  # type: ignore[attr-defined]
 
 
 def forced_call(
@@ -29,10 +42,8 @@ def forced_call(
         return [], sampling
     name = None if config.tool_choice == "required" else config.tool_choice
     try:
-        if config.tool_choice_enforcement == "guided":
-            guided = renderer.guided_call(tools, name)  # type: ignore[attr-defined]
-            return guided.prefix, sampling.model_copy(update={"structural_tag": guided.structural_tag})
-        return renderer.forced_call_prefix(tools, name), sampling  # type: ignore[attr-defined]
+        prefix, tag = call_opener(renderer, tools, name, guided=config.tool_choice_enforcement == "guided")
     except (AttributeError, RenderError) as e:
         how = f"tool_choice={config.tool_choice!r} ({config.tool_choice_enforcement})"
         raise ConfigError(f"{how} is not supported by renderer {renderer.name}: {e}") from e
+    return prefix, sampling if tag is None else sampling.model_copy(update={"structural_tag": tag})

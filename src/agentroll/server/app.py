@@ -16,7 +16,7 @@ import contextlib
 import functools
 import hmac
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -30,7 +30,7 @@ from agentroll.server.errors import APIError
 from agentroll.server.export import FILE_FORMATS, export_bytes, finished, jsonable, jsonl_lines, save
 from agentroll.server.protocol import ChatCompletionRequest, CompletionRequest, RewardRequest
 from agentroll.server.sessions import SessionStore
-from agentroll.types import ParseMode
+from agentroll.types import Enforcement, ParseMode
 
 
 class ServerConfig(BaseModel):
@@ -54,7 +54,7 @@ class ServerConfig(BaseModel):
     tool_parse: ParseMode = "lenient"
     # tool_choice required / named: guided (the engine's guided decoding holds the turn to a valid call of an
     # offered tool: a call is guaranteed, as with OpenAI and vLLM) or opener (only the call opener is forced)
-    tool_choice_enforcement: Literal["guided", "opener"] = "guided"
+    tool_choice_enforcement: Enforcement = "guided"
 
 
 def create_app(config: ServerConfig, *, engine: Any = None, renderer: Any = None) -> FastAPI:

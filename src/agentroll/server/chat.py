@@ -22,12 +22,12 @@ from agentroll.errors import AgentrollError
 from agentroll.server.errors import APIError, from_agentroll
 from agentroll.server.errors import body as error_body
 from agentroll.server.protocol import ChatCompletionRequest
-from agentroll.server.requests import ChatCall, Enforcement, chat_call, fitted
+from agentroll.server.requests import ChatCall, chat_call, fitted
 from agentroll.server.responses import Choice, before_stop, chat_body, returned_message, sse, usage
 from agentroll.server.sessions import Session, SessionStore
 from agentroll.server.streaming import Feed, LiveChoice, chunk, event_stream
 from agentroll.trajectory import Completion
-from agentroll.types import ParseMode, SamplingParams
+from agentroll.types import Enforcement, ParseMode, SamplingParams
 
 
 @dataclass(slots=True)

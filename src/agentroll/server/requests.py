@@ -6,16 +6,15 @@ Every check raises APIError(400) naming the field, so a malformed request never 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import jsonschema
 
+from agentroll.agent.toolchoice import call_opener
 from agentroll.errors import RenderError
 from agentroll.server.errors import APIError
 from agentroll.server.protocol import ChatCompletionRequest, _Sampling
-from agentroll.types import Message, ParseMode, SamplingParams, ToolSpec
-
-Enforcement = Literal["guided", "opener"]
+from agentroll.types import Enforcement, Message, ParseMode, SamplingParams, ToolSpec
 
 
 @dataclass(slots=True)
@@ -170,12 +169,9 @@ def _forced(
     the structural tag that holds the rest of the turn to a valid call, so a call is guaranteed."""
     if choice in ("auto", "none"):
         return [], None
-    name = None if choice == "required" else choice
-    try:
-        if enforcement == "guided" and hasattr(renderer, "guided_call"):
-            guided = renderer.guided_call(tools, name)
-            return guided.prefix, guided.structural_tag
-        return renderer.forced_call_prefix(tools, name), None
+    try:  # a renderer that cannot guide (mistral, harmony) still forces its opener
+        guided = enforcement == "guided" and hasattr(renderer, "guided_call")
+        return call_opener(renderer, tools, None if choice == "required" else choice, guided=guided)
     except (AttributeError, RenderError) as e:
         raise APIError(400, f"tool_choice: not supported by renderer {renderer.name}: {e}", param="tool_choice") from e
 
