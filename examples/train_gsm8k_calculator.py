@@ -1,6 +1,6 @@
 """GRPO with TRL on SmolLM2-135M-Instruct, the embedded engine and the calculator tool, on CPU.
 
-    python examples/train_gsm8k_calculator.py --steps 40 --out runs/train_gsm8k     # ~40 minutes on 2 cores
+    python examples/train_gsm8k_calculator.py --out runs/train_gsm8k               # 26 steps, ~37 minutes on 2 cores
     python examples/train_gsm8k_calculator.py --steps 2 --prompts 1 --group 2      # the loop turns (CI)
     python examples/train_gsm8k_calculator.py --steps 3 --bf16 --engine "embedded?dtype=bfloat16"  # bf16 figures
 
@@ -24,7 +24,7 @@ HERE = Path(__file__).parent
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--steps", type=int, default=26)
     parser.add_argument("--prompts", type=int, default=3, help="questions per step")
     parser.add_argument("--group", type=int, default=4, help="episodes per question (GRPO's num_generations)")
     parser.add_argument("--lr", type=float, default=2e-5)
