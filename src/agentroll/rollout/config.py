@@ -36,7 +36,9 @@ class DatasetConfig(BaseModel):
     model_config = _STRICT
 
     path: str
-    format: Literal["jsonl", "parquet", "hf", "hf-datasets"] | None = None  # None: from the suffix, else hf
+    # None: from the suffix, else hf. bfcl: `path` is a BFCL v4 category, read from the installed bfcl-eval
+    # (environments/bfcl.py: the rows carry messages, turns, function, ground_truth).
+    format: Literal["jsonl", "parquet", "hf", "hf-datasets", "bfcl"] | None = None
     split: str = "train"  # hf only
     question_field: str = "question"  # -> the user message
     question_template: str = "{question}"  # how the question is worded to the model ({question}: the field)

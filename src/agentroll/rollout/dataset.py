@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agentroll.agent.task import Task
+from agentroll.environments.bfcl import rows as bfcl_rows
 from agentroll.errors import ConfigError
 from agentroll.rollout.config import DatasetConfig, RunConfig
 from agentroll.types import Message
@@ -22,7 +23,7 @@ from agentroll.types import Message
 def load_tasks(config: RunConfig) -> list[Task]:
     """The run's tasks, in dataset order, `offset`/`limit` applied."""
     ds = config.dataset
-    rows = _rows(ds, config.resolve(ds.path))
+    rows = _rows(ds, config.resolve(ds.path)) if ds.format != "bfcl" else bfcl_rows(ds.path)
     stop = None if ds.limit is None else ds.offset + ds.limit
     picked = itertools.islice(enumerate(rows), ds.offset, stop)
     tasks = [row_to_task(row, index, config) for index, row in picked]
