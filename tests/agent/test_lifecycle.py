@@ -36,7 +36,9 @@ def test_the_registry_builds_named_and_path_environments_and_lists_them():
     out = subprocess.run(
         [sys.executable, "-m", "agentroll", "envs", "list"], capture_output=True, text=True, check=True
     )
-    assert out.stdout.split()[0] == "tools" and "agentroll.agent.lifecycle:ToolsEnvironment" in out.stdout
+    listed = {line.split()[0]: line.split()[1] for line in out.stdout.splitlines()}
+    assert listed["tools"] == "agentroll.agent.lifecycle:ToolsEnvironment"
+    assert {"bfcl", "bfcl_multi_turn", "python_session", "simulated_user", "repo_task"} <= set(listed)
 
 
 def _config(tmp: Path, **env) -> object:

@@ -1,7 +1,8 @@
 """Environments by name: `environment: NAME` (+ `environment_options`) in a run config.
 
-Built in: `tools` (the default). Installed packages add theirs under the `agentroll.environments` entry-point
-group; a user's own is a `module:Class` path. `agentroll envs list` shows what is installed.
+Built in: `tools` (the default) and the environments under agentroll/environments/. Installed packages
+add theirs under the `agentroll.environments` entry-point group; a user's own is a `module:Class` path.
+`agentroll envs list` shows what is installed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from typing import Any
 from agentroll.agent.lifecycle import EnvironmentFactory
 from agentroll.errors import ConfigError, UnknownNameError
 
-BUILTIN: dict[str, str] = {"tools": "agentroll.agent.lifecycle:ToolsEnvironment"}
+BUILTIN: dict[str, str] = {
+    "tools": "agentroll.agent.lifecycle:ToolsEnvironment",
+    "bfcl": "agentroll.environments.bfcl:BFCLSingleTurn",
+    "bfcl_multi_turn": "agentroll.environments.bfcl:BFCLMultiTurn",
+    "python_session": "agentroll.environments.python_session:PythonSessionEnvironment",
+    "simulated_user": "agentroll.environments.simulated_user:SimulatedUser",
+    "repo_task": "agentroll.environments.repo_task:RepoTask",
+}
 GROUP = "agentroll.environments"
 
 

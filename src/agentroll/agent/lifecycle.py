@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from agentroll.agent.environment import ToolEnvironment
 from agentroll.agent.task import Task
+from agentroll.engines.base import Engine
 from agentroll.tools import Toolset
 from agentroll.trajectory import Trajectory
 from agentroll.types import Message, ToolResult
@@ -53,6 +54,14 @@ class EnvironmentFactory(Protocol):
     max_concurrent: int | None  # episodes set up at once (None: no limit beyond the run's concurrency)
 
     async def setup(self, task: Task, episode_id: str) -> EpisodeEnv: ...
+
+
+@runtime_checkable
+class UsesPolicyEngine(Protocol):
+    """A factory that also generates with the run's own engine (e.g. a simulated user played by the policy
+    model): the run hands it the engine before the first episode."""
+
+    def use_engine(self, engine: Engine) -> None: ...
 
 
 @dataclass

@@ -16,7 +16,15 @@ from typing import Any, Protocol
 
 from agentroll.agent import EpisodeConfig, Stop, Task, run_episode
 from agentroll.agent.env_registry import make_environment
-from agentroll.agent.lifecycle import EnvironmentFactory, SetupFailed, concurrency_limit, episode_env, finish
+from agentroll.agent.lifecycle import (
+    EnvironmentFactory,
+    SetupFailed,
+    UsesPolicyEngine,
+    concurrency_limit,
+    episode_env,
+    finish,
+)
+from agentroll.engines.base import Engine
 from agentroll.errors import AgentrollError, ConfigError, EpisodePreempted
 from agentroll.rollout.config import RunConfig
 from agentroll.rollout.gcpolicy import fewer_gc_passes
@@ -62,7 +70,7 @@ class LocalExecutor:
     async def start(self, has_work: bool) -> None:
         self.engine = self.engine or build_engine(self.config)
         self.toolset = self.toolset or build_toolset(self.config)
-        self.environments = Environments.of(self.config)
+        self.environments = Environments.of(self.config, self.engine)
         if self._own_tools:
             await self.toolset.start()
         if has_work:  # start the engine before the clock: throughput is about episodes, not model loading
@@ -114,8 +122,10 @@ class Environments:
     limit: asyncio.Semaphore | None
 
     @classmethod
-    def of(cls, config: RunConfig) -> Environments:
+    def of(cls, config: RunConfig, engine: Engine | None = None) -> Environments:
         factory = make_environment(config.environment, **config.environment_options)
+        if engine is not None and isinstance(factory, UsesPolicyEngine):
+            factory.use_engine(engine)
         return cls(factory, concurrency_limit(factory))
 
 
@@ -131,7 +141,7 @@ async def play_episode(
     """One episode in its own environment (set up, played, scored by it, torn down), unscored by the run; a
     failure the loop did not turn into a stop reason is still recorded, not raised."""
     eid = episode_id(task.id, sample)
-    envs = environments or Environments.of(config)
+    envs = environments or Environments.of(config, engine)
     try:
         for restart in range(MAX_RESTARTS + 1):
             try:

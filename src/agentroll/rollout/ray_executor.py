@@ -115,7 +115,7 @@ class EpisodeWorker:
         self.renderer = get_renderer(self.config.renderer)
         self.engine = build_engine(self.config)
         self.toolset = build_toolset(self.config)
-        self.environments = Environments.of(self.config)
+        self.environments = Environments.of(self.config, self.engine)
         await self.toolset.start()
         await self.engine.health()
         use_run_threshold()  # this process only runs episodes (gcpolicy.py)

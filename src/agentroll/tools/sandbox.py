@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import shutil
 import signal
@@ -69,21 +70,37 @@ def find_tools() -> dict[str, str]:
     return {n: p for n, p in found.items() if p is not None}
 
 
-async def run_python(code: str, limits: SandboxLimits = SandboxLimits()) -> SandboxResult:
-    """Run `code` (fed on stdin) in a fresh sandbox and return what it printed and how it ended."""
+async def run_python(
+    code: str, limits: SandboxLimits = SandboxLimits(), *, workdir: str | None = None
+) -> SandboxResult:
+    """Run `code` (fed on stdin) in a fresh sandbox and return what it printed and how it ended.
+
+    `workdir`: a directory of the caller's to work in (bound at /work, writable; the caller owns and removes
+    it), instead of a fresh empty one."""
     tools = find_tools()
-    workdir = tempfile.mkdtemp(prefix="agentroll-sandbox-")
+    own = workdir is None
+    work = tempfile.mkdtemp(prefix="agentroll-sandbox-") if workdir is None else workdir
     uid = next(_uids)
     try:
         if os.geteuid() == 0:
-            os.chown(workdir, uid, uid)
-        argv = _command(tools, workdir, uid, limits)
+            _chown_tree(work, uid)
+        argv = _command(tools, work, uid, limits)
         return await _run(argv, code, limits)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if own:
+            shutil.rmtree(work, ignore_errors=True)
 
 
-def _command(tools: dict[str, str], workdir: str, uid: int, limits: SandboxLimits) -> list[str]:
+def _chown_tree(root: str, uid: int) -> None:
+    os.chown(root, uid, uid)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            os.lchown(os.path.join(folder, name), uid, uid)
+
+
+def _command(
+    tools: dict[str, str], workdir: str, uid: int, limits: SandboxLimits, program: tuple[str, ...] = ("-",)
+) -> list[str]:
     interpreter = os.path.realpath(sys.executable)
     prefix = os.path.realpath(sys.base_prefix)
     mb = 1024 * 1024
@@ -133,7 +150,7 @@ def _command(tools: dict[str, str], workdir: str, uid: int, limits: SandboxLimit
         ]
     else:
         drop = []
-    return [*rlimits, *bwrap, *drop, interpreter, "-I", "-"]
+    return [*rlimits, *bwrap, *drop, interpreter, "-I", *program]
 
 
 async def _run(argv: list[str], code: str, limits: SandboxLimits) -> SandboxResult:
@@ -199,3 +216,137 @@ async def _read_capped(stream: asyncio.StreamReader | None, cap: int) -> tuple[s
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+# ---- a session: one sandboxed interpreter whose variables and files live across calls ----------------------
+
+# Runs inside the sandbox. Requests and replies are JSON lines on private copies of stdin/stdout; the code's
+# own fds 0/1/2 are /dev/null and two in-memory capture files (memfd), so nothing it prints (os.write and
+# child processes included) can reach the protocol. Like a notebook cell, a last expression's repr is printed.
+_DRIVER = r"""
+import ast, json, os, sys, traceback
+requests = os.fdopen(os.dup(0), "r", encoding="utf-8")
+replies = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+scope = {"__name__": "__main__", "__builtins__": __builtins__}
+cap = int(sys.argv[1])
+def read(f):
+    f.flush(); f.seek(0); data = f.read(cap + 1); return data[:cap].decode("utf-8", "replace"), len(data) > cap
+for line in requests:
+    code = json.loads(line)["code"]
+    out, err = os.fdopen(os.memfd_create("stdout"), "w+b"), os.fdopen(os.memfd_create("stderr"), "w+b")
+    sys.stdout.flush(); sys.stderr.flush()
+    os.dup2(out.fileno(), 1); os.dup2(err.fileno(), 2)
+    ok = True
+    try:
+        tree = ast.parse(code, "<cell>")
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        exec(compile(tree, "<cell>", "exec"), scope)
+        if last is not None:
+            value = eval(compile(ast.Expression(last.value), "<cell>", "eval"), scope)
+            if value is not None:
+                print(repr(value))
+    except BaseException as e:
+        ok = False
+        traceback.print_exception(type(e), e, e.__traceback__.tb_next)  # from the cell's frame, not this one's
+    sys.stdout.flush(); sys.stderr.flush()
+    (o, o_cut), (e, e_cut) = read(out), read(err)
+    replies.write(json.dumps({"ok": ok, "stdout": o, "stderr": e, "truncated": o_cut or e_cut}) + "\n")
+"""
+
+
+@dataclass(slots=True)
+class CellResult:
+    ok: bool  # False: the code raised (its traceback is in stderr) or the session was killed
+    stdout: str
+    stderr: str
+    truncated: bool
+    duration_s: float
+    killed: str | None = None  # why the session was killed during this call (its state is gone)
+
+
+class PythonSession:
+    """One sandboxed interpreter (the same isolation as `run_python`) whose variables and files persist across
+    `run` calls until `close`. `limits.timeout_s` bounds each call; `cpu_s` and `memory_mb` the whole session.
+    A call that times out or dies kills the session; the next call starts a fresh one (and says so).
+
+        async with PythonSession() as py:
+            await py.run("x = 41")
+            (await py.run("x + 1")).stdout  # "42\n"
+    """
+
+    def __init__(self, limits: SandboxLimits = SandboxLimits(cpu_s=60)):
+        self.limits = limits
+        self.workdir: str | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._lost = False  # the last session was killed: tell the next call its state is gone
+
+    async def __aenter__(self) -> PythonSession:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        tools = find_tools()
+        self.workdir = tempfile.mkdtemp(prefix="agentroll-session-")
+        uid = next(_uids)
+        if os.geteuid() == 0:
+            os.chown(self.workdir, uid, uid)
+        argv = _command(tools, self.workdir, uid, self.limits, ("-c", _DRIVER, str(self.limits.max_output_bytes)))
+        self._proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True, limit=4 * self.limits.max_output_bytes + 65536,
+        )  # fmt: skip
+
+    async def run(self, code: str) -> CellResult:
+        """Run `code` in the session; its stdout/stderr (capped) and whether it raised."""
+        if self._proc is None or self._proc.returncode is not None:
+            await self._restart()
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        note = "(the previous session was killed; its variables and files are gone)\n" if self._lost else ""
+        self._lost = False
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.limits.timeout_s):
+                proc.stdin.write((json.dumps({"code": code}) + "\n").encode())
+                await proc.stdin.drain()
+                line = await proc.stdout.readline()
+        except TimeoutError:
+            return await self._killed(f"wall-clock limit of {self.limits.timeout_s:g} s reached", start)
+        except (BrokenPipeError, ConnectionResetError):
+            line = b""
+        if not line:  # the interpreter died: a CPU-time or memory limit, or os._exit
+            await proc.wait()
+            return await self._killed(f"the interpreter exited ({proc.returncode})", start)
+        reply = json.loads(line)
+        return CellResult(reply["ok"], note + reply["stdout"], reply["stderr"], reply["truncated"],
+                          time.perf_counter() - start)  # fmt: skip
+
+    async def _killed(self, why: str, start: float) -> CellResult:
+        await self._stop()
+        self._lost = True
+        return CellResult(False, "", "", False, time.perf_counter() - start, killed=why)
+
+    async def _restart(self) -> None:
+        await self.close()
+        await self.start()
+
+    async def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.returncode is None:
+            _kill_group(proc.pid)
+            await proc.wait()
+
+    async def close(self) -> None:
+        """Kill the interpreter (and everything it started) and delete its working directory. Idempotent."""
+        await self._stop()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
