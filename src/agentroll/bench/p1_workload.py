@@ -124,14 +124,15 @@ class Phase:
         return max(r.done for r in done) - min(r.sent for r in done) if done else 0.0
 
 
-async def rollout(config: RunConfig, engine: Any) -> Phase:
-    """One runner run (fresh run dir, no progress bar) through a recording wrapper of `engine`."""
+async def rollout(config: RunConfig, engine: Any, *, toolset: Any = None) -> Phase:
+    """One runner run (fresh run dir, no progress bar) through a recording wrapper of `engine` (with the
+    config's tools, or `toolset`)."""
     from agentroll.rollout.runner import run
 
     rec = RecordingEngine(engine)
     with tempfile.TemporaryDirectory(prefix="agentroll-p1-") as tmp:
         started, cpu = time.monotonic(), time.process_time()
-        await run(config, Path(tmp) / "run", engine=rec, progress=False)
+        await run(config, Path(tmp) / "run", engine=rec, toolset=toolset, progress=False)
         wall, cpu = time.monotonic() - started, time.process_time() - cpu
         lines = (Path(tmp) / "run" / "trajectories.jsonl").read_text(encoding="utf-8").splitlines()
     return Phase(wall, rec.requests, [json.loads(line) for line in lines], cpu)
