@@ -46,8 +46,7 @@ class RegionStreamParser:
         self._parser, self._tools, self._mode = parser, tuple(tools), mode
         self._buf = ""
         self._settled = -1
-        self._text_sent = {"content": 0, "reasoning": 0}
-        self._content = ""  # the content sent so far
+        self._sent = {"content": "", "reasoning": ""}  # the text of each kind sent so far
         self._calls: list[_CallSent] = []
 
     def feed(self, text: str) -> list[Delta]:
@@ -58,10 +57,10 @@ class RegionStreamParser:
     def flush(self) -> list[Delta]:
         out = self._emit(len(self._buf))
         if self._parser.text_when_no_call:  # the content held back, or the whole text when no call was usable
-            content, sent = self.finish().message.content or "", self._text_sent["content"]
-            if len(content) > sent and content.startswith(self._content):
-                out.append(Delta(content=content[sent:]))
-                self._text_sent["content"] = len(content)
+            content, sent = self.finish().message.content or "", self._sent["content"]
+            if len(content) > len(sent) and content.startswith(sent):
+                out.append(Delta(content=content[len(sent) :]))
+                self._sent["content"] = content
         return out
 
     def finish(self) -> ParsedMessage:
@@ -82,11 +81,9 @@ class RegionStreamParser:
             if isinstance(region, TextRegion):
                 joined[region.kind] += src.text[region.start : region.end]
                 now = joined[region.kind].strip()  # stripping a prefix gives a prefix of the stripped whole
-                if len(now) > self._text_sent[region.kind]:
-                    out.append(Delta(**{region.kind: now[self._text_sent[region.kind] :]}))
-                    self._text_sent[region.kind] = len(now)
-                    if region.kind == "content":
-                        self._content = now
+                if len(now) > len(self._sent[region.kind]):
+                    out.append(Delta(**{region.kind: now[len(self._sent[region.kind]) :]}))
+                    self._sent[region.kind] = now
                 continue
             out.extend(self._call_deltas(index, region))
             index += 1
