@@ -22,6 +22,7 @@ import random
 from typing import Any
 
 from agentroll.bench.common import load_average
+from agentroll.bench.p1 import calls_ok
 from agentroll.bench.p1_vllm import delta, read_counters, reset_prefix_cache
 from agentroll.bench.p1_workload import Phase, Workload, replay, replay_params, rollout, run_config
 from agentroll.tools import Toolset, make_builtin
@@ -96,7 +97,7 @@ async def measure_on(url: str, *, latencies: tuple[float, ...], oversubscription
                     "rollout_tokens_per_s": round(ro_tps, 1), "replay_tokens_per_s": round(rp_tps, 1),
                     "busy_fraction": _busy(ro_running), "batch_occupancy": _occupancy(ro_running),
                     "replay_busy_fraction": _busy(rp_running), "replay_batch_occupancy": _occupancy(rp_running),
-                    "tool_calls_ok": _calls_ok(ro.trajectories),
+                    "tool_calls_ok": calls_ok(ro.trajectories),
                     "tool_wait_mean_s": round(sum(tool.waits) / len(tool.waits), 3) if tool.waits else 0.0,
                     "tool_calls": len(tool.waits), "rollout_wall_s": round(ro.wall_s, 2),
                     "tokens": int(ro_d.generated),
@@ -158,8 +159,3 @@ def _busy(running: list[float]) -> float:
 def _occupancy(running: list[float]) -> float:
     """Mean requests running in the engine, as a share of its batch."""
     return round(sum(running) / len(running) / BATCH, 4) if running else 0.0
-
-
-def _calls_ok(trajectories: list[dict[str, Any]]) -> float:
-    calls = [c for t in trajectories for turn in t.get("turns", []) for c in turn.get("tool_calls", [])]
-    return round(sum(c.get("status") == "ok" for c in calls) / len(calls), 4) if calls else 0.0
