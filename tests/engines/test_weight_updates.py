@@ -1,6 +1,10 @@
 """Weight updates on real engines (the embedded AsyncLLM, a vLLM server, a pool of two): vLLM's own pause /
 reload / resume, per-token policy versions, and logprobs that follow the new weights (per transformers).
 
+A trainer's step moves every weight, the embedding too, and SmolLM2 ties its LM head to the embedding: the
+checkpoints here change every tensor. The engines' weight digests are compared with digests computed from the
+checkpoint's own tensors (`checkpoint_digests`), an account of the weights independent of the engine.
+
 Each test leaves the engine on the original weights again (a later version of the same checkpoint), so the
 engines shared with the rest of the session sample from the model they started with.
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,18 +29,59 @@ CASES = ["embedded", "vllm", "pool"]
 VERSIONS = itertools.count(1000)  # every update in the session gets a higher version than the last
 
 
-@pytest.fixture(scope="session")
-def changed_checkpoint(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same model with its final norm scaled by 1.5 (sharper next-token distributions), saved as a folder."""
+def write_checkpoint(model_dir: Path, out: Path, *, scale: float, tie: bool = True, seed: int = 0) -> Path:
+    """`model_dir` with every tensor moved by `scale` x its own spread (noise, not a rescaling a norm could
+    undo); `tie=False` gives the LM head its own copy of the embedding (an untied model)."""
+    import torch
     from safetensors.torch import load_file, save_file
 
-    out = tmp_path_factory.mktemp("changed-weights")
-    for name in ("config.json", "generation_config.json"):
-        shutil.copy(model_dir / name, out / name)
+    out.mkdir(parents=True, exist_ok=True)
+    for f in model_dir.iterdir():  # tokenizer, template, generation config: a model folder vLLM can start on
+        if f.is_file() and f.suffix != ".safetensors":
+            shutil.copy(f, out / f.name)
+    config = json.loads((model_dir / "config.json").read_text())
+    config["tie_word_embeddings"] = tie
+    (out / "config.json").write_text(json.dumps(config))
     tensors = load_file(str(model_dir / "model.safetensors"))
-    tensors["model.norm.weight"] = tensors["model.norm.weight"] * 1.5
+    if not tie:
+        tensors["lm_head.weight"] = tensors["model.embed_tokens.weight"].clone()
+    g = torch.Generator().manual_seed(seed)
+    for name, t in sorted(tensors.items()):
+        spread = t.std() if t.numel() > 1 and float(t.std()) > 0 else t.abs().mean() + 1e-3
+        tensors[name] = t + scale * spread * torch.randn(t.shape, generator=g)
     save_file(tensors, str(out / "model.safetensors"))
     return out
+
+
+def checkpoint_digests(path: Path) -> dict[str, str]:
+    """The digests vLLM's workers should report for a Llama checkpoint, computed from its tensors: q/k/v and
+    gate/up are fused as vLLM fuses them, and a tied LM head is the embedding."""
+    import torch
+    from safetensors.torch import load_file
+
+    from agentroll.engines.vllm_worker import digest
+
+    tensors = load_file(str(path / "model.safetensors"))
+    fused = {
+        "q_proj": ("qkv_proj", ("q_proj", "k_proj", "v_proj")),
+        "gate_proj": ("gate_up_proj", ("gate_proj", "up_proj")),
+    }
+    out = {}
+    for name, t in tensors.items():
+        module = name.split(".")[-2]
+        if module in fused:
+            into, parts = fused[module]
+            out[name.replace(module, into)] = torch.cat([tensors[name.replace(module, p)] for p in parts])
+        elif module not in ("k_proj", "v_proj", "up_proj"):
+            out[name] = t
+    out.setdefault("lm_head.weight", tensors["model.embed_tokens.weight"])  # tied: stored once, as the embedding
+    return {name: digest(t) for name, t in out.items()}
+
+
+@pytest.fixture(scope="session")
+def changed_checkpoint(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same model with every tensor moved (the tied embedding / LM head included), saved as a folder."""
+    return write_checkpoint(model_dir, tmp_path_factory.mktemp("changed-weights"), scale=0.02)
 
 
 @pytest.fixture(scope="session")
@@ -87,13 +133,14 @@ def _score(reference: Any, ids: list[int], c: Any, sp: SamplingParams) -> float:
     return max(abs(a - b) for a, b in zip(c.logprobs, ref.logprobs, strict=True))
 
 
-def test_new_samples_follow_the_new_weights_and_the_checker_sees_them(
+def test_every_weight_moved_tied_head_included_is_what_the_engine_samples_from(
     engine: Any, loop: Any, tokenizer: Any, references: dict[str, Any], changed_checkpoint: Path, model_dir: Path
 ) -> None:
     sp = SamplingParams(temperature=0.7, max_tokens=24, seed=3)
     ids = prompt(tokenizer, "Tell me about the moon.")
     checksums = getattr(engine, "weight_checksums", None)
-    before = loop.run(checksums()) if checksums else None
+    if checksums:
+        assert loop.run(checksums()) == checkpoint_digests(model_dir)
     version = next(VERSIONS)
     update = loop.run(engine.update_weights(changed_checkpoint, version=version))
     assert update.version == version == engine.policy_version and update.applied and not update.failed
@@ -101,11 +148,46 @@ def test_new_samples_follow_the_new_weights_and_the_checker_sees_them(
     assert c.policy_versions == [(0, version)]
     assert _score(references["changed"], ids, c, sp) <= TOLERANCE  # sampled by the new weights...
     assert _score(references["original"], ids, c, sp) > 0.05  # ...not the old ones
-    if checksums:
-        changed = loop.run(checksums())
-        assert changed != before and changed.keys() == before.keys()
+    if checksums:  # digest for digest what the checkpoint holds, the LM head as the workers multiply with it
+        assert loop.run(checksums()) == checkpoint_digests(changed_checkpoint)
         loop.run(engine.update_weights(model_dir, version=next(VERSIONS)))
-        assert loop.run(checksums()) == before  # the original checkpoint again, digest for digest
+        assert loop.run(checksums()) == checkpoint_digests(model_dir)
+
+
+def test_vllms_plain_reload_leaves_a_tied_head_stale_and_the_digests_show_it(
+    embedded: Any, loop: Any, changed_checkpoint: Path, model_dir: Path
+) -> None:
+    """Why the engines reload through agentroll's worker extension: vLLM's own reload_weights (on CPU) moves the
+    embedding but leaves the tied LM head multiplying with its old prepacked copy."""
+    llm = loop.run(embedded._llm())
+    try:
+        loop.run(llm.collective_rpc("reload_weights", kwargs={"weights_path": str(changed_checkpoint)}))
+        got, want = loop.run(embedded.weight_checksums()), checkpoint_digests(changed_checkpoint)
+        assert {name for name in want if got[name] != want[name]} == {"lm_head.weight"}
+    finally:
+        loop.run(embedded.update_weights(model_dir, version=next(VERSIONS)))
+    assert loop.run(embedded.weight_checksums()) == checkpoint_digests(model_dir)
+
+
+def test_an_untied_model_takes_every_weight_too(loop: Any, tokenizer: Any, model_dir: Path, tmp_path: Path) -> None:
+    """The other layout: an LM head of its own (tie_word_embeddings false) is loaded like any other layer."""
+    from agentroll.engines.embedded import EmbeddedEngine
+    from agentroll.engines.hf_reference import HFReference
+
+    base = write_checkpoint(model_dir, tmp_path / "untied", scale=0.0, tie=False)
+    moved = write_checkpoint(model_dir, tmp_path / "untied-moved", scale=0.02, tie=False, seed=1)
+    engine = EmbeddedEngine(model=str(base), kv_cache_gib=1, max_model_len=1024)
+    sp = SamplingParams(temperature=0.7, max_tokens=24, seed=5)
+    ids = prompt(tokenizer, "Tell me about the moon.")
+    try:
+        assert loop.run(engine.weight_checksums()) == checkpoint_digests(base)
+        loop.run(engine.update_weights(moved, version=1))
+        c = loop.run(engine.generate(ids, sp))
+        assert _score(HFReference(moved), ids, c, sp) <= TOLERANCE
+        assert _score(HFReference(base), ids, c, sp) > 0.05
+        assert loop.run(engine.weight_checksums()) == checkpoint_digests(moved)
+    finally:
+        loop.run(engine.aclose())
 
 
 @pytest.mark.parametrize("mode", ["keep", "abort", "wait"])

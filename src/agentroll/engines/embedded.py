@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentroll.engines import vllm_worker
 from agentroll.engines.base import PROCESSED, RAW, check_context, normalize_finish_reason
 from agentroll.engines.weights import (
     Inflight,
@@ -169,7 +170,9 @@ class EmbeddedEngine:
                 return await reload_in_place(self, path, version, mode, self.name)
 
     async def _reload(self, path: Path, version: int) -> None:
-        await self._shared.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(path)})
+        # agentroll's reload (engines.vllm_worker): vLLM's, plus tied layers rebuilt (a tied LM head on CPU
+        # would otherwise keep multiplying with the old embedding)
+        await self._shared.llm.collective_rpc(vllm_worker.RELOAD, kwargs={"weights_path": str(path)})
 
     async def _reset_prefix_cache(self) -> bool:
         return bool(await self._shared.llm.reset_prefix_cache(reset_running_requests=True))
@@ -179,9 +182,9 @@ class EmbeddedEngine:
         self._shared.version = version
 
     async def weight_checksums(self) -> dict[str, str]:
-        """vLLM's weight checker: a digest of every parameter as the workers hold it."""
+        """A digest of every parameter as the workers compute with it (engines.vllm_worker)."""
         merged: dict[str, str] = {}
-        for worker in await (await self._llm()).compute_weight_checksums():
+        for worker in await (await self._llm()).collective_rpc(vllm_worker.DIGESTS):
             merged.update(worker)
         return merged
 
@@ -264,6 +267,7 @@ def _build(s: EmbeddedSettings) -> Any:
         enforce_eager=s.enforce_eager,
         seed=0,
         logprobs_mode=_VLLM_LOGPROBS_MODE[s.logprobs_mode],
+        worker_extension_cls=vllm_worker.EXTENSION,
     )
     try:
         return AsyncLLM.from_engine_args(args)

@@ -19,6 +19,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agentroll.engines import vllm_worker
 from agentroll.errors import EngineUnavailable
 
 
@@ -105,6 +106,7 @@ def start_vllm_server(
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--max-model-len", str(max_model_len)]
     cmd += ["--enable-scale-out", "--enforce-eager", "--dtype", dtype, "--enable-prompt-tokens-details"]
     cmd += ["--logprobs-mode", logprobs_mode]
+    cmd += ["--worker-extension-cls", vllm_worker.EXTENSION]  # weight reloads that miss no tied layer
     cmd += list(extra_args)
     log_path = Path(workdir.name) / "server.log"
     with open(log_path, "wb") as log:

@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from agentroll.engines import vllm_worker
 from agentroll.engines.base import PROCESSED, RAW, UNKNOWN, check_context, normalize_finish_reason
 from agentroll.engines.http import MISSING, EndpointMissing, RetryPolicy, ServerEngine
 from agentroll.engines.weights import (
@@ -130,7 +131,7 @@ class VLLMServerEngine(ServerEngine):
             return await reload_in_place(self, path, version, mode, self.base_url)
 
     async def _reload(self, path: Path, version: int) -> None:
-        await self._rl("POST", "/collective_rpc", {"method": "reload_weights", "kwargs": {"weights_path": str(path)}})
+        await self._worker_rpc(vllm_worker.RELOAD, {"weights_path": str(path)})
 
     async def _reset_prefix_cache(self) -> bool:
         reset = await self._rl("POST", "/reset_prefix_cache?reset_running_requests=true")
@@ -141,8 +142,25 @@ class VLLMServerEngine(ServerEngine):
         self._version = version
 
     async def weight_checksums(self) -> dict[str, str]:
-        body = await self._rl("POST", "/weight_checker", {"action": "checksum"})
-        return dict(body["checksums"])
+        """A digest of every parameter as the server's workers compute with it (engines.vllm_worker)."""
+        merged: dict[str, str] = {}
+        for worker in await self._worker_rpc(vllm_worker.DIGESTS):
+            merged.update(worker)
+        return merged
+
+    async def _worker_rpc(self, method: str, kwargs: dict[str, str] | None = None) -> list[Any]:
+        """One of agentroll's worker methods on every worker of the server (its `/collective_rpc`)."""
+        try:
+            body = await self._rl("POST", "/collective_rpc", {"method": method, "kwargs": kwargs or {}})
+        except EngineError as e:
+            if method not in str(e):
+                raise
+            raise ConfigError(
+                f"{self.base_url}: its workers lack agentroll's weight methods; start vLLM with --worker-extension-cls "
+                f"{vllm_worker.EXTENSION} (engines.launch.start_vllm_server does): vLLM's plain reload leaves a tied "
+                "LM head on its old weights on CPU"
+            ) from e
+        return list((body or {}).get("results") or [])
 
     async def _rl(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
         body = await self.http.request(method, path, payload, timeout=None, missing_ok=True)
