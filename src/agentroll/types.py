@@ -204,8 +204,9 @@ class ParsedToolCall(BaseModel):
     call: ToolCall | None = None
     error: str | None = None
     # Set only by a lenient parse: what was repaired to make this call usable ("unclosed": the turn ended
-    # where the closing marker belonged; "arguments_string": the arguments were a JSON-encoded string). A
-    # strict parse reports such a call with its failure status instead; a format reward can tell either way.
+    # where the closing marker belonged; "arguments_string": the arguments were a JSON-encoded string; every
+    # name in docs/toolcalls.md). A strict parse reports such a call with its failure status instead; a format
+    # reward can tell either way.
     salvaged: str | None = None
 
 

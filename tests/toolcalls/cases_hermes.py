@@ -56,6 +56,7 @@ CASES = [
         (Expect(status=S.INVALID_JSON),),
     ),
     Case("invalid_arguments", call("search", ["x"]), None, (Expect(status=S.INVALID_ARGUMENTS),)),
+    Case("bare_string_arguments", call("search", "rain"), None, (Expect(status=S.INVALID_ARGUMENTS),), TOOLS),
     Case("missing_name", call("", None, '{"arguments": {"query": "x"}}'), None, (Expect(status=S.MISSING_NAME),)),
     Case("unknown_tool", call("get_time", {}), None, (Expect("get_time", {}, S.UNKNOWN_TOOL),), TOOLS),
     Case(

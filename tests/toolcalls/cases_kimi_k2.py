@@ -51,6 +51,12 @@ CASES = [
         "missing_arguments", section(f"{CALL}functions.search:0{CALL_END}"), None, (Expect(status=S.INVALID_ARGUMENTS),)
     ),
     Case("missing_name", section(f"{CALL}{ARGS}{{}}{CALL_END}"), None, (Expect(status=S.MISSING_NAME),)),
+    Case(
+        "id_without_index_names_nothing",  # vLLM skips it too; its valid sibling stays
+        section(f"{CALL}functions.search.0{ARGS}{{}}{CALL_END}", call("search", 1, {"query": "x"})),
+        None,
+        (Expect(status=S.MISSING_NAME), Expect("search", {"query": "x"})),
+    ),
     Case("unknown_tool", section(call("get_time", 0, {})), None, (Expect("get_time", {}, S.UNKNOWN_TOOL),), TOOLS),
     Case(
         "schema_mismatch",

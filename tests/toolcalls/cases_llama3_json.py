@@ -75,4 +75,16 @@ CASES = [
         TOOLS,
     ),
     Case("json_later_in_text_is_content", 'Use {"name": "x"} like this.', 'Use {"name": "x"} like this.'),
+    Case(  # not the format, but vLLM takes it: a lenient parse repairs it, strict reports it (text stays content)
+        "call_inside_a_line_of_prose",
+        "Here: " + call("search", {"query": "a"}) + " Anything else?",
+        "Here: " + call("search", {"query": "a"}) + " Anything else?",
+        (Expect(status=S.INVALID_JSON),),
+    ),
+    Case(
+        "braces_after_a_call_are_content",
+        call("search", {"query": "a"}) + ' I used {search} with {"query": "a"}.',
+        'I used {search} with {"query": "a"}.',
+        (Expect("search", {"query": "a"}),),
+    ),
 ]

@@ -88,6 +88,15 @@ CASES = [
     Case("invalid_arguments", v3(c("search", ["x"])), None, (Expect(status=S.INVALID_ARGUMENTS),)),
     Case("missing_name", v3(raw='[{"arguments": {"query": "x"}}]'), None, (Expect(status=S.MISSING_NAME),)),
     Case("unknown_tool", v3(c("get_time", {})), None, (Expect("get_time", {}, S.UNKNOWN_TOOL),), TOOLS),
+    # [ARGS] skipped (text decoded without special tokens): a lenient parse repairs it, strict reports it
+    Case("v11_call_without_args_marker", '[TOOL_CALLS]search{"query": "x"}', None, (Expect(status=S.INVALID_JSON),)),
+    Case(
+        "text_between_marker_and_list",  # vLLM's pre-v11 fallback finds the list; strict reports each call
+        '[TOOL_CALLS] ok: [{"name": "search", "arguments": {"query": "x"}}] done',
+        "done",
+        (Expect(status=S.INVALID_JSON),),
+    ),
+    Case("no_call_after_marker", "[TOOL_CALLS] only some words", None, (Expect(status=S.INVALID_JSON),)),
     Case(
         "schema_mismatch",  # unit must be one of the $defs enum
         v11("get_weather", {"city": "Paris", "unit": "kelvin"}),

@@ -53,6 +53,12 @@ CASES = [
         None,
         (Expect("search", {"query": "a"}), Expect(status=S.MISSING_NAME)),
     ),
+    Case(
+        "an_unparsable_call_keeps_its_good_siblings",  # a broken quote: each call is read on its own
+        "[search(query='a'), search(query='it's'), get_time()]",
+        None,
+        (Expect("search", {"query": "a"}), Expect(status=S.INVALID_JSON), Expect("get_time", {})),
+    ),
     Case("unknown_tool", "[get_time()]", None, (Expect("get_time", {}, S.UNKNOWN_TOOL),), TOOLS),
     Case(
         "schema_mismatch",

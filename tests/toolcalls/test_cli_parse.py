@@ -13,9 +13,9 @@ AGENTROLL = pathlib.Path(sys.executable).parent / "agentroll"
 TOOLS = [WEATHER.to_openai()]
 
 
-def run(fmt: str, lines: list[str]) -> subprocess.CompletedProcess[str]:
+def run(fmt: str, lines: list[str], *flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(AGENTROLL), "parse", "--format", fmt],
+        [str(AGENTROLL), "parse", "--format", fmt, *flags],
         input="".join(line + "\n" for line in lines),
         capture_output=True,
         text=True,
@@ -37,7 +37,14 @@ def test_parse_writes_one_line_per_input_with_content_calls_and_statuses():
     assert out[0] == {
         "content": "Checking.",
         "tool_calls": [
-            {"id": "call_0", "name": "get_weather", "arguments": {"city": "Paris"}, "status": "ok", "error": None}
+            {
+                "id": "call_0",
+                "name": "get_weather",
+                "arguments": {"city": "Paris"},
+                "status": "ok",
+                "error": None,
+                "salvaged": None,
+            }
         ],
         "status": "ok",
     }
@@ -61,3 +68,25 @@ def test_unknown_format_is_an_error_listing_every_format():
     assert "unknown tool-call parser format 'hermes3'" in done.stderr
     for name in ("hermes", "llama3_json", "pythonic", "deepseek_v3", "kimi_k2", "glm45", "qwen3_coder"):
         assert name in done.stderr
+
+
+def test_mode_lenient_returns_the_repaired_call_marked_and_strict_reports_it():
+    line = json.dumps({"text": '[TOOL_CALLS]get_weather{"city": "Paris"}', "tools": TOOLS})  # [ARGS] skipped
+    strict, lenient = run("mistral", [line]), run("mistral", [line], "--mode", "lenient")
+    assert strict.returncode == lenient.returncode == 0, strict.stderr + lenient.stderr
+    (s_call,) = json.loads(strict.stdout)["tool_calls"]
+    (l_call,) = json.loads(lenient.stdout)["tool_calls"]
+    assert s_call["status"] == "invalid_json" and s_call["name"] is None and "[ARGS]" in s_call["error"]
+    assert l_call == {
+        "id": "call_0",
+        "name": "get_weather",
+        "arguments": {"city": "Paris"},
+        "status": "ok",
+        "error": None,
+        "salvaged": "args_marker_missing",
+    }
+
+
+def test_an_unknown_mode_is_refused_naming_the_modes():
+    done = run("hermes", ['{"text": "x"}'], "--mode", "loose")
+    assert done.returncode == 2 and "strict" in done.stderr and "lenient" in done.stderr

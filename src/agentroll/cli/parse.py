@@ -1,9 +1,11 @@
-"""`agentroll parse --format NAME`: model output text -> content + tool calls, JSON lines in and out.
+"""`agentroll parse --format NAME [--mode strict|lenient]`: model output text -> content + tool calls, JSON lines.
 
 Each input line is `{"text": "...", "tools": [OpenAI function tools]}` ("tools" optional). Each output
-line is `{"content", "tool_calls": [{"id", "name", "arguments", "status", "error"}], "status"}`, or
-`{"line": N, "error": "..."}` for an input line that could not be read; the run goes on and the exit
-code is 1 if any line was bad.
+line is `{"content", "tool_calls": [{"id", "name", "arguments", "status", "error", "salvaged"}], "status"}`,
+or `{"line": N, "error": "..."}` for an input line that could not be read; the run goes on and the exit
+code is 1 if any line was bad. `--mode lenient` also uses the calls vLLM's parsers accept after a repair,
+each with what was repaired in "salvaged" (docs/toolcalls.md); strict, the default, reports them with
+their failure status.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agentroll.renderers.toolcalls import available, get_parser
-from agentroll.types import ParsedMessage, ToolSpec
+from agentroll.types import ParsedMessage, ParseMode, ToolSpec
 
 
 class ParseRequest(BaseModel):
@@ -29,6 +31,13 @@ class ParseRequest(BaseModel):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", required=True, metavar="NAME", help=f"tool-call format, one of: {', '.join(available())}"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=get_args(ParseMode),
+        default="strict",
+        help="strict (default): only well-formed calls are usable; lenient: also the calls vLLM's parsers "
+        "accept after a repair, each marked with what was repaired (salvaged)",
     )
 
 
@@ -45,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             bad += 1
             _write({"line": number, "error": _describe(e)})
             continue
-        _write(to_json(parser.parse(request.text, tools)))
+        _write(to_json(parser.parse(request.text, tools, mode=args.mode)))
     return 1 if bad else 0
 
 
@@ -57,6 +66,7 @@ def to_json(parsed: ParsedMessage) -> dict[str, Any]:
             "arguments": p.call.arguments if p.call else None,
             "status": p.status.value,
             "error": p.error,
+            "salvaged": p.salvaged,
         }
         for p in parsed.tool_calls
     ]

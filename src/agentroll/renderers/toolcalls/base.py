@@ -30,7 +30,7 @@ from agentroll.types import Message, ParsedMessage, ParsedToolCall, ParseMode, P
 
 from .jsontext import CallObject, json_envelope_call, match_close, scan_call_object
 from .regions import UNSET, RawCall, Region, TextRegion
-from .schema import check_arguments
+from .schema import check_arguments, only_string_parameter
 from .source import Source, TokenSource, discover_special_ids
 
 # Formats import their building blocks from here.
@@ -125,8 +125,10 @@ def finalize_call(
     """Decide a call's status; `call` is set whenever a name and an argument object were recovered.
 
     Lenient repairs (the call is usable and says why in `salvaged`): a call whose own body was complete when
-    the turn ended before its closing marker (`raw.complete`), and arguments given as a JSON-encoded string of
-    an object. Strict reports both with their failure status (TRUNCATED, INVALID_ARGUMENTS)."""
+    the turn ended before its closing marker (`raw.complete`), a format break the scan named (`raw.repair`),
+    arguments given as a JSON-encoded string of an object, and a bare string for the arguments of a tool that
+    takes one string. Strict reports each with its failure status (TRUNCATED, the scan's status,
+    INVALID_ARGUMENTS)."""
     text, span = src.text[raw.start : raw.end], src.span(raw.start, raw.end)
     lenient, salvaged = mode == "lenient", None
 
@@ -138,7 +140,9 @@ def finalize_call(
             return bad(ParseStatus.TRUNCATED, "the turn ended inside this tool call")
         salvaged = "unclosed"
     if raw.status is not None:
-        return bad(raw.status, raw.error or raw.status.value)
+        if not (lenient and raw.repair):
+            return bad(raw.status, raw.error or raw.status.value)
+        salvaged = salvaged or raw.repair
     if not raw.name:
         return bad(ParseStatus.MISSING_NAME, raw.error or "the call names no function")
     args = raw.arguments
@@ -152,6 +156,8 @@ def finalize_call(
                 return bad(ParseStatus.INVALID_JSON, f"arguments are not JSON: {e}")
     if lenient and isinstance(args, str) and isinstance(inner := _json_object(args), dict):
         args, salvaged = inner, salvaged or "arguments_string"
+    elif lenient and isinstance(args, str) and (param := only_string_parameter(raw.name, tools)) is not None:
+        args, salvaged = {param: args}, salvaged or "arguments_bare_string"
     if not isinstance(args, dict):
         return bad(ParseStatus.INVALID_ARGUMENTS, f"arguments must be an object, got {type(args).__name__}")
     call = ToolCall(id=raw.call_id or call_id_for(index), name=raw.name, arguments=args, raw=raw.args_text)

@@ -3,7 +3,9 @@
     <|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>
     {"city": "Paris"}<|tool_call_end|><|tool_calls_section_end|>
 
-Section markers and whitespace between calls are not content; other text is.
+Section markers and whitespace between calls are not content; other text is. An id that does not end in
+`:IDX` (`functions.get_weather.0`, a bare counter `0`) names no function: MISSING_NAME in both modes, as vLLM
+skips such a call.
 """
 
 from __future__ import annotations
@@ -43,13 +45,12 @@ def _call(src: Source, start: int, body: int) -> RawCall:
     call.call_id = call_id or None
     call.name = _name(call_id)
     call.args_text = text[args + len(ARGS_BEGIN) : body_end]
+    if call_id and call.name is None:
+        call.status, call.error = ParseStatus.MISSING_NAME, f"the call id {call_id!r} is not functions.NAME:IDX"
     return call
 
 
 def _name(call_id: str) -> str | None:
-    """`functions.get_weather:0` -> `get_weather` (the prefix and index are optional)."""
-    name = call_id.removeprefix("functions.")
-    head, colon, index = name.rpartition(":")
-    if colon and index.isdigit():
-        name = head
-    return name or None
+    """`functions.get_weather:0` -> `get_weather` (the prefix is optional, the index is not)."""
+    head, colon, index = call_id.removeprefix("functions.").rpartition(":")
+    return head if colon and index.isdigit() and head else None

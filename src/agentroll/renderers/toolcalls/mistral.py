@@ -7,11 +7,17 @@
 
 Text before the first marker (and any text after a finished list) is content. A list the turn ended in
 before its `]` ends in a TRUNCATED call (vLLM returns no calls at all then).
+
+Two breaks vLLM's parser repairs, so a lenient parse does too (salvaged; strict: INVALID_JSON):
+- `args_marker_missing`: `[TOOL_CALLS]name{...}`, a v11+ call without `[ARGS]` (text decoded with the
+  special tokens skipped drops it);
+- `text_before_calls`: `[TOOL_CALLS] junk [{...}]`, text between the marker and a v3 list.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 from agentroll.types import ParseStatus, ToolSpec
@@ -20,6 +26,9 @@ from .base import RawCall, Region, RegionParser, Source, TextRegion, scan_call_o
 
 CALLS, ARGS, CALL_ID = "[TOOL_CALLS]", "[ARGS]", "[CALL_ID]"
 _WS = " \t\n\r"
+_NAME = re.compile(r"\s*([\w.\-]+)\s*")  # a function name, as v11+ writes it after the marker
+_LIST = re.compile(r"\[\s*\{")  # where a v3 list of call objects opens
+_NAMED_SO_FAR = re.compile(r"\s*[\w.\-]*\s*(\[CALL_ID\]\s*\w*\s*)?")  # a v11+ call before its [ARGS]
 
 
 class MistralParser(RegionParser):
@@ -117,18 +126,20 @@ def _scan_named_call(src: Source, mark: int, regions: list[Region]) -> int:
     start = mark + len(CALLS)
     nxt = src.find(CALLS, start)
     seg_end = n if nxt < 0 else nxt
-    closed_by_next = nxt >= 0
     args = src.find(ARGS, start, seg_end)
     if args < 0:
-        if closed_by_next:
-            regions.append(RawCall(mark, seg_end, True, status=ParseStatus.INVALID_JSON, error="no [ARGS] after name"))
-        else:
-            regions.append(RawCall(mark, seg_end, False))
-        return seg_end
+        return _without_args_marker(src, mark, seg_end, regions)
     cid = src.find(CALL_ID, start, args)
     name = text[start : cid if cid >= 0 else args].strip()
     call_id = text[cid + len(CALL_ID) : args].strip() if cid >= 0 else None
-    j = _skip_ws(text, args + len(ARGS), seg_end)
+    return _named_arguments(src, mark, _skip_ws(text, args + len(ARGS), seg_end), seg_end, regions, name, call_id)
+
+
+def _named_arguments(
+    src: Source, mark: int, j: int, seg_end: int, regions: list[Region], name: str, call_id: str | None
+) -> int:
+    """The JSON arguments of a named call at `j`; text after them (to the next marker) is content."""
+    text, closed_by_next = src.text, seg_end < len(src.text)
     try:
         _, k = json.JSONDecoder().raw_decode(text[:seg_end], j)
     except json.JSONDecodeError as e:
@@ -143,3 +154,35 @@ def _scan_named_call(src: Source, mark: int, regions: list[Region]) -> int:
     if k < seg_end:
         regions.append(TextRegion(k, seg_end))
     return seg_end
+
+
+def _without_args_marker(src: Source, mark: int, seg_end: int, regions: list[Region]) -> int:
+    """After the marker, no `[ARGS]`: a name then `{` (v11+ with the marker skipped), a name still being
+    written, junk then a v3 list, or nothing that is a call."""
+    text, start = src.text, mark + len(CALLS)
+    closed_by_next = seg_end < len(text)
+    name = _NAME.match(text, start, seg_end)
+    after = name.end() if name else _skip_ws(text, start, seg_end)
+    if name and text.startswith("{", after):
+        k = len(regions)
+        _named_arguments(src, mark, after, seg_end, regions, name.group(1), None)
+        _repairable(regions[k : k + 1], "args_marker_missing", f"no {ARGS} between the name and its arguments")
+        return seg_end
+    if not closed_by_next and _NAMED_SO_FAR.fullmatch(text, start, seg_end):  # the turn ended before [ARGS]
+        regions.append(RawCall(mark, seg_end, False))
+        return seg_end
+    if (found := _LIST.search(text, start, seg_end)) is not None:
+        k = len(regions)
+        pos = _scan_json_calls(src, mark, found.start(), regions)
+        _repairable(regions[k:], "text_before_calls", f"text between {CALLS} and the list of calls")
+        return pos
+    error = f"no [ARGS] after name {text[start:seg_end].strip()!r}" if name else f"no call after {CALLS}"
+    regions.append(RawCall(mark, seg_end, True, status=ParseStatus.INVALID_JSON, error=error))
+    return seg_end
+
+
+def _repairable(regions: Sequence[Region], repair: str, error: str) -> None:
+    """Mark the well-formed calls among `regions` as a format break a lenient parse repairs."""
+    for r in regions:
+        if isinstance(r, RawCall) and r.closed and r.status is None:
+            r.status, r.error, r.repair = ParseStatus.INVALID_JSON, error, repair

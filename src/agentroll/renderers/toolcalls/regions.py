@@ -39,6 +39,9 @@ class RawCall:
     status: ParseStatus | None = None  # a failure the format decided itself (e.g. bad envelope JSON)
     error: str | None = None
     complete: bool = False  # closed=False, but the call's own body was whole (a lenient parse may use it)
+    # The call breaks the format in a way vLLM's parser repairs (e.g. "text_before_calls"): a strict parse
+    # reports `status` / `error`, a lenient one uses the call anyway and marks it salvaged with this name.
+    repair: str | None = None
 
 
 Region = TextRegion | RawCall

@@ -18,6 +18,18 @@ def find_tool(name: str, tools: Sequence[ToolSpec]) -> ToolSpec | None:
     return next((t for t in tools if t.name == name), None)
 
 
+def only_string_parameter(name: str, tools: Sequence[ToolSpec]) -> str | None:
+    """The one parameter of tool `name` when it takes exactly one and that one may be a string; else None.
+    A bare string given for such a tool's arguments can only mean that parameter."""
+    tool = find_tool(name, tools)
+    props = tool.input_schema.get("properties") if tool is not None else None
+    if not isinstance(props, dict) or len(props) != 1:
+        return None
+    ((param, schema),) = props.items()
+    kind = schema.get("type", "string") if isinstance(schema, dict) else None
+    return param if kind == "string" or (isinstance(kind, list) and "string" in kind) else None
+
+
 def check_arguments(name: str, arguments: dict[str, Any], tools: Sequence[ToolSpec]) -> tuple[ParseStatus, str | None]:
     """OK when no tools were given; else UNKNOWN_TOOL or SCHEMA_MISMATCH (with the validator's message)."""
     if not tools:

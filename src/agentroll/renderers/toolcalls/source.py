@@ -14,10 +14,13 @@ class Source:
     From plain text every occurrence of a marker is real. From token IDs only
     a marker's special-token ID is (the same characters spelled with ordinary
     tokens are content); `span` maps character offsets back to token indices.
+    `ended` is False while streaming: more text may follow, so a format must
+    not decide what only the end of the turn can tell.
     """
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, *, ended: bool = True):
         self.text = text
+        self.ended = ended
 
     def find(self, marker: str, start: int = 0, end: int | None = None) -> int:
         """Offset of the next real `marker` in [start, end), or -1."""

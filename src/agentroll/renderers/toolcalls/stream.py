@@ -45,17 +45,17 @@ class RegionStreamParser:
     def __init__(self, parser: RegionParser, tools: Sequence[ToolSpec] = (), mode: ParseMode = "strict"):
         self._parser, self._tools, self._mode = parser, tuple(tools), mode
         self._buf = ""
-        self._settled = -1
+        self._settled = (-1, False)  # (length scanned, whether the turn had ended)
         self._sent = {"content": "", "reasoning": ""}  # the text of each kind sent so far
         self._calls: list[_CallSent] = []
 
     def feed(self, text: str) -> list[Delta]:
         self._buf += text
         settled = len(self._buf) - partial_marker_len(self._buf, self._parser.markers)
-        return self._emit(settled)
+        return self._emit(settled, ended=False)
 
     def flush(self) -> list[Delta]:
-        out = self._emit(len(self._buf))
+        out = self._emit(len(self._buf), ended=True)
         if self._parser.text_when_no_call:  # the content held back, or the whole text when no call was usable
             content, sent = self.finish().message.content or "", self._sent["content"]
             if len(content) > len(sent) and content.startswith(sent):
@@ -66,11 +66,11 @@ class RegionStreamParser:
     def finish(self) -> ParsedMessage:
         return self._parser.parse(self._buf, self._tools, mode=self._mode)
 
-    def _emit(self, settled: int) -> list[Delta]:
-        if settled == self._settled:
+    def _emit(self, settled: int, *, ended: bool) -> list[Delta]:
+        if (settled, ended) == self._settled:
             return []
-        self._settled = settled
-        src = Source(self._buf[:settled])
+        self._settled = (settled, ended)
+        src = Source(self._buf[:settled], ended=ended)
         out: list[Delta] = []
         joined = {"content": "", "reasoning": ""}
         index = 0
