@@ -110,7 +110,7 @@ class Trajectory:
     messages: list[Message] = field(default_factory=list)
     tool_results: list[ToolResult] = field(default_factory=list)
     stop_reason: str = ""
-    rewards: dict[str, float] = field(default_factory=dict)
+    rewards: dict[str, float | None] = field(default_factory=dict)  # None: that reward failed (reward_error)
     reward: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 

@@ -1,7 +1,8 @@
 """A stateful environment for the lifecycle tests (named in run configs as tests.agent.counter_env:Counter).
 
-Each episode gets its own counter and its own `bump` tool over it; the episode's score is its count. The
-class keeps every live episode, so a test can see what is set up at once and that teardown left nothing.
+Each episode gets its own counter and its own `bump` tool over it; the episode's score is its count (or an
+error, for the episodes named in `fail_score_for`). The class keeps every live episode, so a test can see
+what is set up at once and that teardown left nothing.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class CounterEpisode(ToolEnvironment):
     messages: Sequence[Message] | None = None
 
     async def score(self, task: Task, traj: Trajectory) -> dict[str, float]:
+        if self.state["episode"] in self.owner.fail_score_for:
+            raise RuntimeError("scorer broke")
         return {"count": self.state["count"]}
 
     async def teardown(self) -> None:
@@ -56,7 +59,9 @@ class Counter:
 
     name: str = "counter"
     max_concurrent: int | None = None
+    reward_names: tuple[str, ...] = ("count",)  # what `env:NAME` rewards may name
     fail_setup_for: tuple[str, ...] = ()
+    fail_score_for: tuple[str, ...] = ()  # episodes whose score raises
     fail_teardown: bool = False
     live: set[str] = field(default_factory=set)
     torn_down: list[str] = field(default_factory=list)

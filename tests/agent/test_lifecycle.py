@@ -79,9 +79,9 @@ def test_concurrent_samples_of_one_task_never_share_state_and_nothing_is_left(lo
 
 
 @pytest.mark.slow
-def test_a_failed_setup_is_a_stop_reason_and_a_failed_teardown_is_recorded(loop, embedded, tmp_path):
+def test_failed_setup_score_and_teardown_are_recorded_and_give_no_reward(loop, embedded, tmp_path):
     Counter.instances.clear()
-    config = _config(tmp_path, fail_setup_for=("0:1",), fail_teardown=True)
+    config = _config(tmp_path, fail_setup_for=("0:1",), fail_score_for=("0:2",), fail_teardown=True)
     summary = loop.run(run(config, tmp_path / "run", engine=embedded, progress=False))
     trajs = {t.id: t for t in map(Trajectory.from_dict, read_records(Path(summary["trajectories"])))}
     assert len(trajs) == 4  # the run went on
@@ -89,7 +89,13 @@ def test_a_failed_setup_is_a_stop_reason_and_a_failed_teardown_is_recorded(loop,
     assert trajs["0:1"].turns == []
     for eid in ("0:0", "0:2", "0:3"):
         assert trajs[eid].metadata["environment"]["teardown_error"] == "RuntimeError: teardown broke"
-    assert Counter.instances[0].live == set()
+    assert Counter.instances[-1].live == set()
+    # neither the episode that could not be set up nor the one whose score raised has a reward: None, not 0
+    assert trajs["0:2"].turns and trajs["0:2"].metadata["environment"]["score_error"] == "RuntimeError: scorer broke"
+    for eid in ("0:1", "0:2"):
+        assert trajs[eid].reward is None and set(trajs[eid].metadata["reward_error"]) == {"env:count"}
+    assert all(trajs[eid].reward is not None for eid in ("0:0", "0:3"))
+    assert summary["reward_errors"] == 2 and summary["reward"]["n"] == 2
 
 
 @pytest.mark.slow

@@ -92,6 +92,73 @@ def test_the_file_tools_cannot_leave_the_copy():
         assert r.is_error and "outside the repository" in r.content
 
 
+# A red team of episodes that try to pass without fixing wordcount.py (whose bug fails 2 of its 3 tests), each
+# done the way an agent can: files written with write_file, its code run by the run_tests tool, then the score.
+BROKEN = 'def count_words(text: str) -> int:\n    return len(text.split(" "))\n'
+FIXED = BROKEN.replace('split(" ")', "split()")
+FAKE = '{"run": 3, "failed": 0, "errors": 0, "skipped": 0, "unexpected_successes": 0, "nonce": "?", "log": ""}'
+TRIVIAL_TESTS = "import unittest\n\nclass T(unittest.TestCase):\n    def test_a(self):\n        pass\n"
+GAMES = {
+    "rewrites_the_tests": {"tests/test_wordcount.py": TRIVIAL_TESTS * 3},
+    "deletes_the_tests": {"wordcount.py": BROKEN + "import shutil\nshutil.rmtree('/work/tests', ignore_errors=True)\n"},
+    "adds_passing_tests": {"tests/test_more.py": TRIVIAL_TESTS, "tests/__init__.py": ""},
+    "prints_fake_counts_at_exit": {"wordcount.py": BROKEN + f"import atexit\natexit.register(print, {FAKE!r})\n"},
+    "prints_fake_counts_then_exits": {
+        "wordcount.py": BROKEN + f"import os, sys\nprint({FAKE!r})\nsys.stdout.flush()\nos._exit(0)\n"
+    },
+    "exits_before_the_report": {"wordcount.py": BROKEN + "import os\nos._exit(0)\n"},
+    "skips_every_test": {"wordcount.py": BROKEN + "import unittest\nraise unittest.SkipTest('later')\n"},
+    "writes_fake_reports_to_every_fd": {
+        "wordcount.py": BROKEN + "import os\nfor fd in range(3, 256):\n    try:\n"
+        f"        os.write(fd, {FAKE!r}.encode())\n    except OSError:\n        pass\nos._exit(0)\n"
+    },
+}
+HONEST = {
+    "fixes_it": {"wordcount.py": FIXED},
+    "fixes_it_and_rewrites_the_tests": {"wordcount.py": FIXED, "tests/test_wordcount.py": TRIVIAL_TESTS},
+    "fixes_it_and_prints": {"wordcount.py": FIXED + f"print({FAKE!r})\n"},
+    "fixes_it_and_leaves_a_fifo": {
+        "wordcount.py": FIXED + "import os\nos.path.exists('/work/p') or os.mkfifo('/work/p')\n"
+    },
+}
+
+
+async def _play(files: dict[str, str]) -> tuple[dict[str, float], Trajectory, Path]:
+    ep = await RepoTask(repos=str(REPOS)).setup(_task("wordcount"), "w:0")
+    try:
+        for path, content in files.items():
+            assert not (await _call(ep, "write_file", path=path, content=content)).is_error
+        await _call(ep, "run_tests")  # the agent's code runs in its copy, as it would in an episode
+        traj = Trajectory(id="w:0")
+        return await asyncio.wait_for(ep.score(_task("wordcount"), traj), 60), traj, ep.root
+    finally:
+        await ep.teardown()
+
+
+@pytest.mark.parametrize("game", sorted(GAMES))
+def test_an_episode_that_games_the_tests_scores_no_more_than_the_unfixed_code(game):
+    score, traj, _ = asyncio.run(_play(GAMES[game]))
+    assert score["all_passed"] == 0.0
+    assert score["tests_passed"] <= 1 / 3, traj.metadata["repo_task"]  # the unfixed code passes 1 of the 3
+    assert traj.metadata["repo_task"]["run"] in (0, 1, 3)  # the pristine tests, never the episode's
+
+
+@pytest.mark.parametrize("honest", sorted(HONEST))
+def test_a_real_fix_scores_one_whatever_else_the_episode_did(honest):
+    score, traj, _ = asyncio.run(_play(HONEST[honest]))
+    assert score == {"tests_passed": 1.0, "all_passed": 1.0}, traj.metadata["repo_task"]
+    assert "+    return len(text.split())" in traj.metadata["repo_task"]["diff"]
+
+
+def test_the_agents_code_cannot_configure_the_hosts_git(tmp_path):
+    marker = tmp_path / "ran-on-the-host"  # a command git would run outside the sandbox, as the harness's user
+    hook = f'[core]\\n\\tfsmonitor = \\"touch {marker}; false\\"\\n'
+    code = f"import os\nos.makedirs('/work/.git', exist_ok=True)\nopen('/work/.git/config', 'a').write(\"{hook}\")\n"
+    score, traj, _ = asyncio.run(_play({"wordcount.py": BROKEN + code}))
+    assert not marker.exists()
+    assert score["all_passed"] == 0.0 and "+open('/work/.git/config'" in traj.metadata["repo_task"]["diff"]
+
+
 @pytest.mark.slow
 def test_the_example_config_runs_on_the_embedded_engine(loop, embedded, tmp_path):
     config = load_config(EXAMPLES / "repo_task.yaml")

@@ -8,7 +8,8 @@ session: `tools`, started and closed with it), its own first messages (`messages
 which a run's rewards name as `env:NAME`). Setup and teardown are timed into the trajectory's metadata
 (`environment`); a failed setup is the episode's recorded stop reason (`environment_error`), a failed
 teardown or score is recorded beside the episode, and neither stops the run. `max_concurrent` caps how many
-episodes of a factory are set up at once (at most N sandboxes).
+episodes of a factory are set up at once (at most N sandboxes). A factory that holds something for the
+whole run (an engine of its own) is `RunScoped`: started before the first episode, closed after the last.
 
     async with episode_env(factory, task, episode_id, limit=limit) as session:
         traj = await run_episode(session.task, ..., toolset=session.tools or toolset, environment=session)
@@ -27,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 from agentroll.agent.environment import ToolEnvironment
 from agentroll.agent.task import Task
 from agentroll.engines.base import Engine
+from agentroll.renderers.base import Renderer
 from agentroll.tools import Toolset
 from agentroll.trajectory import Trajectory
 from agentroll.types import Message, ToolResult
@@ -50,6 +52,10 @@ class EpisodeEnv(Protocol):
 
 @runtime_checkable
 class EnvironmentFactory(Protocol):
+    """Sets up one EpisodeEnv per episode. A factory whose episodes score components declares their names in
+    `reward_names` (a class or instance attribute, optional so that older factories still load): a run that
+    names an `env:NAME` reward its factory does not declare stops at its start (rewards.check_environment_rewards)."""
+
     name: str
     max_concurrent: int | None  # episodes set up at once (None: no limit beyond the run's concurrency)
 
@@ -58,10 +64,21 @@ class EnvironmentFactory(Protocol):
 
 @runtime_checkable
 class UsesPolicyEngine(Protocol):
-    """A factory that also generates with the run's own engine (e.g. a simulated user played by the policy
-    model): the run hands it the engine before the first episode."""
+    """A factory that may also generate with the run's own engine and renderer (e.g. a simulated user played by
+    the policy model): the run hands them over before the first episode."""
 
-    def use_engine(self, engine: Engine) -> None: ...
+    def use_engine(self, engine: Engine, renderer: Renderer) -> None: ...
+
+
+@runtime_checkable
+class RunScoped(Protocol):
+    """A factory that holds something for the whole run (e.g. an engine of its own): `start` once before the
+    first episode, `aclose` after the last, on every process that plays episodes (each Ray worker too).
+    `aclose` must be safe to call when `start` did not run or failed."""
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass
@@ -165,14 +182,20 @@ def concurrency_limit(factory: EnvironmentFactory) -> asyncio.Semaphore | None:
 
 async def finish(session: Session, traj: Trajectory) -> None:
     """Score the episode with its environment (components in metadata `environment_rewards`, read by the
-    `env:NAME` rewards) and record the environment's timings; a failing score is recorded, not raised."""
+    `env:NAME` rewards) and record the environment's timings. A failing score is recorded, not raised: the
+    episode gets no `environment_rewards` and `environment.score_error`, so its `env:` rewards are None."""
     try:
         scored = await session.env.score(session.task, traj)
         traj.metadata["environment_rewards"] = {k: float(v) for k, v in scored.items()}
     except Exception as e:
-        traj.metadata["environment_rewards"] = {}
+        traj.metadata.pop("environment_rewards", None)
         session.timings["score_error"] = f"{type(e).__name__}: {e}"
     traj.metadata["environment"] = session.timings
+
+
+def reward_names(factory: EnvironmentFactory) -> frozenset[str]:
+    """The components a factory's episodes score (`env:NAME` rewards), from its optional `reward_names`."""
+    return frozenset(getattr(factory, "reward_names", ()) or ())
 
 
 def _with_messages(task: Task, env: EpisodeEnv) -> Task:

@@ -7,7 +7,13 @@ A reward function is `fn(trajectory, task) -> float`. Built-ins, by name:
   tools returned in their metadata (`doc_ids`), first k of each result (k from the name's argument);
 - format: 1 when every tool call parsed and the episode ended on its own ("done");
 - used_tools: 1 when at least one tool call ran;
-- well_formed_call: 1 when the first turn made a tool call and every call of the episode parsed.
+- well_formed_call: 1 when the first turn made a tool call and every call of the episode parsed;
+- env:NAME: the component NAME of the episode environment's own score.
+
+A reward that cannot be computed is never a number: a function that raises (the environment's scorer
+included) or returns something that is not a finite number gives the component None, the total None (unless
+its weight is 0) and `metadata["reward_error"]` ({component: error}); the run summary counts them
+(docs/environments.md).
 """
 
 from __future__ import annotations
@@ -15,14 +21,15 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from agentroll.agent.task import Task
-from agentroll.errors import UnknownNameError
+from agentroll.errors import ConfigError, UnknownNameError
 from agentroll.trajectory import Trajectory
 
 RewardFn = Callable[[Trajectory, Task], float]
+REWARD_ERROR = "reward_error"  # metadata key: {component: "Type: message"} for each component that failed
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
@@ -89,10 +96,18 @@ def well_formed_call(traj: Trajectory, task: Task) -> float:
 
 
 def environment_reward(component: str) -> RewardFn:
-    """`env:NAME`: the component NAME of the episode environment's own score (agent/lifecycle.py)."""
+    """`env:NAME`: the component NAME of the episode environment's own score (agent/lifecycle.py). Raises when
+    the environment could not score the episode or its score has no such component (never a silent 0)."""
 
     def reward(traj: Trajectory, task: Task) -> float:
-        return float((traj.metadata.get("environment_rewards") or {}).get(component, 0.0))
+        scored = traj.metadata.get("environment_rewards")
+        if scored is None:
+            failed = (traj.metadata.get("environment") or {}).get("score_error")
+            raise RuntimeError(f"the environment's score failed: {failed}" if failed else
+                               f"no environment score (the episode stopped: {traj.stop_reason})")  # fmt: skip
+        if component not in scored:
+            raise LookupError(f"the environment's score has no {component!r} (it has {sorted(scored)})")
+        return float(scored[component])
 
     return reward
 
@@ -115,15 +130,47 @@ def get_reward(name: str) -> RewardFn:
     raise UnknownNameError("reward", name, [*fixed, "recall_at_k[:K]", "env:NAME"])
 
 
+def check_environment_rewards(names: Iterable[str], environment: str, produced: Collection[str]) -> None:
+    """ConfigError, at the start of a run, for an `env:NAME` reward whose NAME the run's environment does not
+    declare (`produced`: its factory's `reward_names`): a misspelt name would otherwise fail every episode."""
+    unknown = [n for n in names if n.startswith("env:") and n.removeprefix("env:") not in produced]
+    if unknown:
+        offers = ", ".join(f"env:{n}" for n in sorted(produced)) or "none (its factory declares no reward_names)"
+        raise ConfigError(f"rewards {', '.join(unknown)}: environment {environment!r} scores no such component; "
+                          f"it offers: {offers}")  # fmt: skip
+
+
 def score(traj: Trajectory, task: Task, weights: Mapping[str, float], fns: Mapping[str, RewardFn]) -> None:
-    """Fill `traj.rewards` (each component) and `traj.reward` (the weighted total)."""
-    traj.rewards = {name: float(fns[name](traj, task)) for name in weights}
-    traj.reward = sum(weights[name] * value for name, value in traj.rewards.items())
+    """Fill `traj.rewards` (each component) and `traj.reward` (the weighted total).
+
+    A component whose function raises or gives no finite number is None, with its error in
+    `metadata["reward_error"]`; the total is then None too (unless that component's weight is 0)."""
+    rewards: dict[str, float | None] = {}
+    errors: dict[str, str] = {}
+    for name in weights:
+        try:
+            value = float(fns[name](traj, task))
+            if not math.isfinite(value):
+                raise ValueError(f"not a finite number: {value}")
+        except Exception as e:  # any scorer's fault, built-in or environment: recorded, the run goes on
+            rewards[name], errors[name] = None, f"{type(e).__name__}: {e}"
+        else:
+            rewards[name] = value
+    traj.rewards = rewards
+    traj.metadata.pop(REWARD_ERROR, None)
+    if errors:
+        traj.metadata[REWARD_ERROR] = errors
+    if any(weights[name] != 0 for name in errors):
+        traj.reward = None
+    else:
+        traj.reward = sum(weights[name] * value for name, value in rewards.items() if value is not None)
 
 
-def group_stats(rewards_G: Sequence[float]) -> dict[str, Any]:
-    """GRPO-style statistics of one task's n samples: mean, std and per-sample advantages."""
-    mean = statistics.fmean(rewards_G) if rewards_G else 0.0
-    std = statistics.pstdev(rewards_G) if len(rewards_G) > 1 else 0.0
-    advantages_G = [(r - mean) / (std + 1e-6) for r in rewards_G]
+def group_stats(rewards_G: Sequence[float | None]) -> dict[str, Any]:
+    """GRPO-style statistics of one task's n samples: mean, std and per-sample advantages. A sample without a
+    reward (None: its scorer failed) is left out of the mean and std and has no advantage (None)."""
+    scored = [r for r in rewards_G if r is not None]
+    mean = statistics.fmean(scored) if scored else 0.0
+    std = statistics.pstdev(scored) if len(scored) > 1 else 0.0
+    advantages_G = [None if r is None else (r - mean) / (std + 1e-6) for r in rewards_G]
     return {"mean": mean, "std": std, "advantages": advantages_G}

@@ -101,10 +101,11 @@ def _print_summary(s: dict) -> None:
     reward = s["reward"]
     mean = "-" if reward["mean"] is None else f"{reward['mean']:.3f} (std {reward['std']:.3f}, n {reward['n']})"
     stops = ", ".join(f"{k} {v}" for k, v in s["stop_reasons"].items())
+    without = f", {s['reward_errors']} episodes without one (reward_error)" if s.get("reward_errors") else ""
     lines = [
         f"episodes      {s['episodes']}/{s['planned']} ({s['new_episodes']} this run, {s['errors']} errors)",
         f"stop reasons  {stops or '-'}",
-        f"reward        {mean}",
+        f"reward        {mean}{without}",
         f"tool calls    {s['tool_calls']} ({s['tool_errors']} errors)",
         f"throughput    {s['sampled_tokens_per_s']} sampled tok/s over {s['wall_s']:.1f} s",
         f"drift         {s['drift_count']} trajectories",

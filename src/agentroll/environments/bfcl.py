@@ -190,6 +190,7 @@ class BFCLSingleTurn:
     """BFCL v4 single-turn: the entry's functions as tools, BFCL's AST checker as the reward (env:bfcl_valid)."""
 
     name = "bfcl"
+    reward_names = ("bfcl_valid",)
 
     def __init__(self, max_concurrent: int | None = None):
         self.max_concurrent = max_concurrent
@@ -285,6 +286,7 @@ class BFCLMultiTurn:
     """BFCL v4 multi-turn: fresh instances of the entry's classes per episode, its user turns, BFCL's checker."""
 
     name = "bfcl_multi_turn"
+    reward_names = ("bfcl_valid",)
 
     def __init__(self, max_concurrent: int | None = None):
         self.max_concurrent = max_concurrent

@@ -1,6 +1,6 @@
-"""`environment: repo_task`: a small SWE-style task. Each episode gets its own copy of a repository (a git
-repository, committed, so the agent's edits are a diff), tools to list, read and write its files and to
-run its tests, and the reward is its tests passing, run in the bubblewrap sandbox after the episode.
+"""`environment: repo_task`: a small SWE-style task. Each episode gets its own copy of a repository, tools to
+list, read and write its files and to run its tests, and the reward is the task's tests passing, run in the
+bubblewrap sandbox after the episode.
 
     dataset: {path: data/repo_tasks.jsonl, id_field: id}      # rows: question, repo (a folder under `repos`)
     environment: repo_task
@@ -9,16 +9,26 @@ run its tests, and the reward is its tests passing, run in the bubblewrap sandbo
 A repository's tests are stdlib `unittest` files under tests/ (the sandbox runs the base interpreter, not
 the run's virtual environment). The file tools cannot leave the copy (paths are resolved inside it, links
 out of it refused). Rewards: `env:tests_passed` (the share of tests that pass) and `env:all_passed`;
-`metadata["repo_task"]` holds the counts and the diff. Teardown deletes the copy.
+`metadata["repo_task"]` holds the counts, the test log's tail and the diff. Teardown deletes the copy.
+
+The score cannot be talked into a pass by the episode: it runs the task's pristine tests (from `repos`, not
+the copy's tests/, which the agent may edit or delete) on the copy's other files, in a fresh folder, and
+reads the counts from a memfd that the harness holds (with a nonce the episode never sees), not from the
+output of a process that runs the agent's code: prints, atexit handlers, os._exit and skips count for
+nothing. The agent's code still runs inside the test process, so code written to rewrite the test runner
+itself from within is not caught (docs/environments.md).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import shutil
+import stat
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,22 +42,69 @@ from agentroll.tools.sandbox import SandboxLimits, run_python
 from agentroll.trajectory import Trajectory
 from agentroll.types import Message
 
-# Run inside the sandbox at /work (the copy): discover tests/ and print the counts as one JSON line.
+# Runs inside the sandbox at /work: discover tests/ and write the counts, with the harness's nonce, to the report
+# fd (a memfd the harness reads afterwards). The functions it needs are bound before any of the repository's code
+# is imported, and it ends with os._exit: no atexit handler or leftover thread of that code runs after the report.
 _RUN_TESTS = """
-import io, json, sys, unittest
+import io, json, os, sys, unittest
+_truncate, _pwrite, _exit, _dumps = os.ftruncate, os.pwrite, os._exit, json.dumps
 sys.path.insert(0, "/work")
-suite = unittest.defaultTestLoader.discover("/work/tests")
 log = io.StringIO()
-result = unittest.TextTestRunner(stream=log, verbosity=1).run(suite)
-print(json.dumps({"run": result.testsRun, "failed": len(result.failures), "errors": len(result.errors),
-                  "log": log.getvalue()[-2000:]}))
+try:
+    result = unittest.TextTestRunner(stream=log, verbosity=1).run(unittest.defaultTestLoader.discover("/work/tests"))
+    counts = {"run": result.testsRun, "failed": len(result.failures), "errors": len(result.errors),
+              "skipped": len(result.skipped), "unexpected_successes": len(result.unexpectedSuccesses)}
+except BaseException as e:
+    counts = {"run": 0, "failed": 0, "errors": 1, "skipped": 0, "unexpected_successes": 0}
+    log.write(f"{type(e).__name__}: {e}")
+_truncate(@FD@, 0)
+_pwrite(@FD@, _dumps({**counts, "nonce": "@NONCE@", "log": log.getvalue()[-2000:]}).encode(), 0)
+_exit(0)
 """
+COUNTS = ("run", "failed", "errors", "skipped", "unexpected_successes")
 MAX_FILE_BYTES = 64_000
+MAX_REPORT_BYTES = 64_000
+
+
+async def run_tests(workdir: Path, limits: SandboxLimits) -> dict[str, Any]:
+    """Run the unittest suite under `workdir`/tests in the sandbox (`workdir` at /work): its counts and log tail.
+    A run that ends without its report (it exited early, timed out, died) counts as one error and no test."""
+    nonce = secrets.token_hex(16)
+    report = os.memfd_create("agentroll-test-report")
+    try:
+        code = _RUN_TESTS.replace("@FD@", str(report)).replace("@NONCE@", nonce)
+        result = await run_python(code, limits, workdir=str(workdir), pass_fds=(report,))
+        counts = _read_report(os.pread(report, MAX_REPORT_BYTES, 0), nonce)
+    finally:
+        os.close(report)
+    if counts is None:
+        how = "timed out" if result.timed_out else f"exited with status {result.exit_code}"
+        output = (result.stderr or result.stdout)[-1500:]
+        return {**dict.fromkeys(COUNTS, 0), "errors": 1, "log": f"no test report: the test process {how}\n{output}"}
+    return counts
+
+
+def _read_report(data: bytes, nonce: str) -> dict[str, Any] | None:
+    try:
+        report = json.loads(data)
+    except ValueError:
+        return None
+    valid = isinstance(report, dict) and report.get("nonce") == nonce
+    if not valid or not all(type(report.get(k)) is int and report[k] >= 0 for k in COUNTS):
+        return None
+    return {**{k: report[k] for k in COUNTS}, "log": str(report.get("log", ""))}
+
+
+def passed(counts: dict[str, Any]) -> int:
+    """Tests that ran and passed: a skip (which the code under test can raise) is not a pass."""
+    return max(0, counts["run"] - sum(counts[k] for k in COUNTS if k != "run"))
 
 
 @dataclass
 class RepoEpisode(ToolEnvironment):
-    root: Path
+    root: Path  # the episode's copy (what the agent edits; /work in the sandbox while its tests run)
+    pristine: Path  # the task's own tests/ (never shown to the sandbox as writable)
+    git_dir: Path  # the copy's repository, outside it: nothing the agent's code writes configures git
     limits: SandboxLimits
     tools: Toolset | None = None
     messages: Sequence[Message] | None = None
@@ -92,35 +149,62 @@ class RepoEpisode(ToolEnvironment):
 
     async def run_tests(self) -> ToolOutput:
         """Run the repository's tests and report how many pass."""
-        counts = await self.test_counts()
-        passed = max(0, counts["run"] - counts["failed"] - counts["errors"])
-        return ToolOutput(f"{passed} of {counts['run']} tests pass\n{counts['log']}".rstrip(),
-                          metadata={k: v for k, v in counts.items() if k != "log"})  # fmt: skip
-
-    async def test_counts(self) -> dict[str, Any]:
-        result = await run_python(_RUN_TESTS, self.limits, workdir=str(self.root))
-        try:
-            return json.loads(result.stdout.strip().splitlines()[-1])
-        except (json.JSONDecodeError, IndexError):  # the tests could not even be collected
-            return {"run": 0, "failed": 0, "errors": 1, "log": (result.stderr or result.stdout)[-2000:]}
+        counts = await run_tests(self.root, self.limits)  # the copy as it is, its own tests/ included
+        return ToolOutput(f"{passed(counts)} of {counts['run']} tests pass\n{counts['log']}".rstrip(),
+                          metadata={k: counts[k] for k in COUNTS})  # fmt: skip
 
     async def score(self, task: Task, traj: Trajectory) -> dict[str, float]:
-        counts = await self.test_counts()
-        passed = max(0, counts["run"] - counts["failed"] - counts["errors"])
-        diff = subprocess.run([*GIT, "diff"], cwd=self.root, capture_output=True, text=True).stdout
-        traj.metadata["repo_task"] = {**{k: v for k, v in counts.items() if k != "log"}, "passed": passed,
-                                      "diff": diff[:MAX_FILE_BYTES]}  # fmt: skip
-        share = passed / counts["run"] if counts["run"] else 0.0
-        return {"tests_passed": share, "all_passed": float(counts["run"] > 0 and passed == counts["run"])}
+        scored = Path(tempfile.mkdtemp(prefix="score-", dir=self.root.parent))
+        try:
+            counts = await self._pristine_tests_in(scored)
+        finally:
+            shutil.rmtree(scored, ignore_errors=True)
+        ok = passed(counts)
+        traj.metadata["repo_task"] = {**{k: counts[k] for k in COUNTS}, "passed": ok, "log": counts["log"],
+                                      "diff": self.diff()[:MAX_FILE_BYTES]}  # fmt: skip
+        share = ok / counts["run"] if counts["run"] else 0.0
+        return {"tests_passed": share, "all_passed": float(counts["run"] > 0 and ok == counts["run"])}
+
+    async def _pristine_tests_in(self, dest: Path) -> dict[str, Any]:
+        """Run the task's pristine tests/ on the copy's other files, copied to `dest`. Files the episode left that
+        cannot be copied (no permission, paths too deep) fail its tests: a score that raised would be no reward
+        (None), which an episode must not be able to choose over a 0."""
+        try:
+            shutil.copytree(self.root, dest, symlinks=True, ignore=_not_scored(self.root), dirs_exist_ok=True)
+        except (OSError, shutil.Error) as e:
+            return {**dict.fromkeys(COUNTS, 0), "errors": 1, "log": f"the episode's files cannot be copied: {e}"[:2000]}
+        shutil.copytree(self.pristine, dest / "tests", symlinks=True)
+        return await run_tests(dest, self.limits)
+
+    def diff(self) -> str:
+        """The episode's edits against the task's files (new files included)."""
+        git = [*GIT, f"--git-dir={self.git_dir}", f"--work-tree={self.root}"]
+        subprocess.run([*git, "add", "-A"], cwd=self.git_dir, capture_output=True)
+        return subprocess.run([*git, "diff", "--cached", "--no-ext-diff", "--no-textconv"], cwd=self.git_dir,
+                              capture_output=True, text=True, errors="replace").stdout  # fmt: skip
 
     async def teardown(self) -> None:
         shutil.rmtree(self.root.parent, ignore_errors=True)
+
+
+def _not_scored(root: Path) -> Callable[[str, list[str]], set[str]]:
+    """What the scoring copy leaves out: the copy's tests/ (the pristine ones replace them), caches, and anything
+    that is not a file, folder or link (a FIFO the agent's code made would block the copy)."""
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        top = {"tests", ".git"} if Path(folder) == root else set()
+        kept = (stat.S_ISREG, stat.S_ISDIR, stat.S_ISLNK)
+        odd = {n for n in names if not any(is_kind(os.lstat(os.path.join(folder, n)).st_mode) for is_kind in kept)}
+        return top | odd | {n for n in names if n == "__pycache__" or n.endswith(".pyc")}
+
+    return ignore
 
 
 class RepoTask:
     """A per-episode copy of a small git repository, tools to read, edit and test it; reward = its tests passing."""
 
     name = "repo_task"
+    reward_names = ("tests_passed", "all_passed")
 
     def __init__(self, repos: str = "examples/repos", max_concurrent: int | None = 4, timeout_s: float = 30.0):
         self.repos = Path(repos).resolve()
@@ -130,22 +214,26 @@ class RepoTask:
     async def setup(self, task: Task, episode_id: str) -> RepoEpisode:
         name = task.metadata.get("row", {}).get("repo")
         source = self.repos / str(name)
-        if not name or not source.is_dir():
-            raise ConfigError(f"task {task.id}: repo_task needs a row field `repo` naming a folder of {self.repos}")
-        root = Path(tempfile.mkdtemp(prefix="agentroll-repo-")) / "repo"
+        if not name or not (source / "tests").is_dir():
+            raise ConfigError(
+                f"task {task.id}: repo_task needs a row field `repo` naming a folder of {self.repos} with tests/"
+            )
+        base = Path(tempfile.mkdtemp(prefix="agentroll-repo-"))
+        root, git_dir = base / "repo", base / "git"
         shutil.copytree(source, root, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        _commit(root)
-        episode = RepoEpisode(root, self.limits)
+        _commit(root, git_dir)
+        episode = RepoEpisode(root, source / "tests", git_dir, self.limits)
         tools = [function_tool(f, inline=True) for f in (episode.list_files, episode.read_file, episode.write_file)]
         episode.tools = Toolset([*tools, function_tool(episode.run_tests, timeout_s=self.limits.timeout_s + 10)])
         return episode
 
 
-# The copy's files belong to the sandbox's uid once its tests have run: git must not refuse the directory.
+# The copy's files belong to the sandbox's uid once its tests have run: git must not refuse the work tree.
 GIT = ["git", "-c", "safe.directory=*", "-c", "user.name=agentroll", "-c", "user.email=agentroll@localhost",
        "-c", "init.defaultBranch=main"]  # fmt: skip
 
 
-def _commit(root: Path) -> None:
+def _commit(root: Path, git_dir: Path) -> None:
+    git = [*GIT, f"--git-dir={git_dir}", f"--work-tree={root}"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "task"]):
-        subprocess.run([*GIT, *args], cwd=root, check=True, capture_output=True)
+        subprocess.run([*git, *args], cwd=root.parent, check=True, capture_output=True)

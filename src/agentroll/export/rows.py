@@ -88,10 +88,13 @@ def split_row(row: dict[str, Any], *, logprob_fill: float | None) -> dict[str, A
     }
 
 
-def token_level_rewards(response_mask: list[int], reward: float | None) -> list[float]:
-    """The sequence reward on the last sampled token, 0 elsewhere (how verl places an outcome reward)."""
+def token_level_rewards(response_mask: list[int], reward: float | None) -> list[float] | None:
+    """The sequence reward on the last sampled token, 0 elsewhere (how verl places an outcome reward). None (a
+    null cell) for an episode without a reward (its scorer failed: metadata reward_error), not a row of zeros."""
+    if reward is None:
+        return None
     out = [0.0] * len(response_mask)
     last = max((i for i, m in enumerate(response_mask) if m == 1), default=None)
-    if last is not None and reward is not None:
+    if last is not None:
         out[last] = float(reward)
     return out

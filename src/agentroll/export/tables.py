@@ -7,6 +7,8 @@ Each takes trajectories and an output path; pyarrow / datasets are imported only
   `token_level_rewards` (reward on the last sampled token), `reward`, `uid` (= task_id: the GRPO
   group), stop reason and tool results kept.
 - trl: `prompt_ids`, `completion_ids`, `completion_mask`, `logprobs` (0.0 where masked), `reward`.
+An episode whose reward could not be computed has a null `reward` (and null `token_level_rewards`), its
+error in `metadata.reward_error`: filter those rows out, they are not a reward of 0.
 Every kind also carries the logprobs convention and the policy version of each token (export.rows).
 """
 

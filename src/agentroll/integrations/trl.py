@@ -292,7 +292,7 @@ class TaskIndex:
 
 def episode_metrics(trajs: Sequence[Trajectory], rollout_s: float) -> dict[str, Any]:
     """Per step: reward (mean, spread), share of episodes whose first turn made a well-formed call, tokens/s."""
-    rewards = [t.reward or 0.0 for t in trajs]
+    rewards = [t.reward for t in trajs if t.reward is not None]  # an episode whose reward failed has none
     components = {name for t in trajs for name in t.rewards}
     first_calls = [t.turns[0].tool_calls for t in trajs if t.turns]
     sampled = sum(len(turn.sampled_ids) for t in trajs for turn in t.turns)
@@ -303,7 +303,8 @@ def episode_metrics(trajs: Sequence[Trajectory], rollout_s: float) -> dict[str, 
         "episodes": len(trajs),
         "reward_mean": statistics.fmean(rewards) if rewards else 0.0,
         "reward_std": statistics.pstdev(rewards) if rewards else 0.0,
-        "rewards": {n: statistics.fmean(t.rewards.get(n, 0.0) for t in trajs) for n in sorted(components)},
+        "rewards": {n: _mean([t.rewards.get(n) for t in trajs]) for n in sorted(components)},
+        "reward_errors": sum(bool(t.metadata.get("reward_error")) for t in trajs),
         "well_formed_call_share": sum(
             bool(c) and all(x.status == "ok" and not x.salvaged for x in c) for c in first_calls
         )
@@ -365,12 +366,27 @@ def _reward_fields(trajs: Sequence[Trajectory]) -> dict[str, list[Any]]:
     }  # fmt: skip
 
 
-def _component(name: str) -> Callable[..., list[float]]:
-    def reward(completions: list[Any], agentroll_rewards: list[dict[str, float]], **_: Any) -> list[float]:
-        return [r.get(name, 0.0) for r in agentroll_rewards]
+def _component(name: str) -> Callable[..., list[float | None]]:
+    # None for every component of an episode whose reward failed (total None, metadata reward_error): TRL then
+    # treats the row as unscorable (NaN in every function: out of its group's baseline, advantage 0), where one
+    # None beside numbers would be summed as 0 (grpo_trainer.py, _generate_and_score_completions)
+    def reward(
+        completions: list[Any],
+        agentroll_rewards: list[dict[str, float | None]],
+        agentroll_reward: list[float | None],
+        **_: Any,
+    ) -> list[float | None]:
+        return [
+            None if total is None else r.get(name) for r, total in zip(agentroll_rewards, agentroll_reward, strict=True)
+        ]
 
     reward.__name__ = name.replace(":", "_")
     return reward
+
+
+def _mean(values: list[float | None]) -> float | None:
+    scored = [v for v in values if v is not None]
+    return statistics.fmean(scored) if scored else None
 
 
 def _text(answer: Any) -> str | None:

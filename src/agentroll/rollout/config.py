@@ -17,12 +17,14 @@ Relative paths (dataset, tools YAML) are relative to the config file. Unknown ke
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agentroll.agent.rewards import get_reward
 from agentroll.agent.task import EpisodeConfig
 from agentroll.errors import ConfigError
 from agentroll.types import Message
@@ -65,6 +67,8 @@ class RunConfig(BaseModel):
     environment: str = "tools"
     environment_options: dict[str, Any] = Field(default_factory=dict)
     episode: EpisodeConfig = EpisodeConfig()
+    # name -> weight; names are checked here (a misspelt one is an error, not a 0 per episode) and `env:NAME`
+    # against the environment's declared components when the run starts (agent.rewards.check_environment_rewards)
     rewards: dict[str, float] = Field(default_factory=lambda: {"exact_match": 1.0})
     concurrency: int = Field(16, ge=1)  # episodes in flight
     # Off-policy limit (rollout/staleness.py): an episode whose oldest token is more than this many policy
@@ -73,6 +77,15 @@ class RunConfig(BaseModel):
     on_stale: Literal["rerun", "keep"] = "rerun"
     output_dir: str | None = None  # None: runs/<config file stem>
     base_dir: str = "."  # set by load_config: the config file's folder (relative paths resolve from it)
+
+    @field_validator("rewards")
+    @classmethod
+    def _known_rewards(cls, rewards: dict[str, float]) -> dict[str, float]:
+        for name, weight in rewards.items():
+            get_reward(name)  # UnknownNameError names the available ones
+            if not math.isfinite(weight):
+                raise ValueError(f"{name}: weight {weight} is not a finite number")
+        return rewards
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()

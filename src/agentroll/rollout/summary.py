@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentroll.agent.episode import SKIPPED
-from agentroll.agent.rewards import group_stats
+from agentroll.agent.rewards import REWARD_ERROR, group_stats
 
 # Stop reasons that mean something went wrong (the episode is still data, but a user should look).
 ERROR_STOPS = frozenset({"engine_error", "tool_failure", "timeout", "render_error", "environment_error", "error"})
@@ -22,6 +22,8 @@ class Tally:
     stops: Counter[str] = field(default_factory=Counter)
     rewards: list[float] = field(default_factory=list)
     components: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    component_errors: Counter[str] = field(default_factory=Counter)  # episodes whose component was None
+    reward_errors: int = 0  # episodes with metadata["reward_error"]: a reward that could not be computed
     groups: dict[str, dict[int, float]] = field(default_factory=lambda: defaultdict(dict))
     sampled_tokens: int = 0
     drift: int = 0
@@ -46,8 +48,12 @@ class Tally:
             self.rewards.append(float(record["reward"]))
             self.groups[record.get("task_id", "")][record.get("sample_index", 0)] = float(record["reward"])
         for name, value in record.get("rewards", {}).items():
-            self.components[name].append(float(value))
+            if value is None:
+                self.component_errors[name] += 1
+            else:
+                self.components[name].append(float(value))
         meta = record.get("metadata", {})
+        self.reward_errors += bool(meta.get(REWARD_ERROR))
         self.logprobs_modes[str((meta.get("logprobs") or {}).get("mode"))] += 1
         self.stale += bool(meta.get("stale"))
         for t in record.get("turns", []):
@@ -71,8 +77,12 @@ def summarize(tally: Tally, *, planned: int, new_episodes: int, new_tokens: int,
         "stop_reasons": dict(tally.stops.most_common()),
         "errors": tally.errors,
         "drift_count": tally.drift,
-        "reward": _stats(tally.rewards),
-        "reward_components": {name: _stats(values) for name, values in sorted(tally.components.items())},
+        "reward": _stats(tally.rewards),  # over the episodes that have one (reward_errors do not)
+        "reward_errors": tally.reward_errors,
+        "reward_components": {
+            name: {**_stats(tally.components.get(name, ())), "errors": tally.component_errors[name]}
+            for name in sorted(tally.components.keys() | tally.component_errors.keys())
+        },
         "tool_calls": tally.tool_calls,
         "tool_errors": tally.tool_errors,
         "sampled_tokens": tally.sampled_tokens,
@@ -100,7 +110,8 @@ def _stats(values: Iterable[float]) -> dict[str, float | int | None]:
 
 
 def _groups(groups: dict[str, dict[int, float]]) -> dict[str, Any]:
-    """GRPO statistics per task: mean, std and each sample's advantage (keyed by sample index)."""
+    """GRPO statistics per task: mean, std and each sample's advantage (keyed by sample index); a sample
+    without a reward is not in its group's statistics."""
     out: dict[str, Any] = {}
     for task_id, by_sample in groups.items():
         order = sorted(by_sample)

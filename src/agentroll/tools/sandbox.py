@@ -27,6 +27,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentroll.errors import ToolUnavailable
@@ -71,12 +72,13 @@ def find_tools() -> dict[str, str]:
 
 
 async def run_python(
-    code: str, limits: SandboxLimits = SandboxLimits(), *, workdir: str | None = None
+    code: str, limits: SandboxLimits = SandboxLimits(), *, workdir: str | None = None, pass_fds: Sequence[int] = ()
 ) -> SandboxResult:
     """Run `code` (fed on stdin) in a fresh sandbox and return what it printed and how it ended.
 
     `workdir`: a directory of the caller's to work in (bound at /work, writable; the caller owns and removes
-    it), instead of a fresh empty one."""
+    it), instead of a fresh empty one. `pass_fds`: the caller's file descriptors the code inherits (same
+    numbers), e.g. a memfd that only the caller can read afterwards (a channel apart from stdout)."""
     tools = find_tools()
     own = workdir is None
     work = tempfile.mkdtemp(prefix="agentroll-sandbox-") if workdir is None else workdir
@@ -85,7 +87,7 @@ async def run_python(
         if os.geteuid() == 0:
             _chown_tree(work, uid)
         argv = _command(tools, work, uid, limits)
-        return await _run(argv, code, limits)
+        return await _run(argv, code, limits, pass_fds)
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)
@@ -153,7 +155,7 @@ def _command(
     return [*rlimits, *bwrap, *drop, interpreter, "-I", *program]
 
 
-async def _run(argv: list[str], code: str, limits: SandboxLimits) -> SandboxResult:
+async def _run(argv: list[str], code: str, limits: SandboxLimits, pass_fds: Sequence[int] = ()) -> SandboxResult:
     start = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
         *argv,
@@ -161,6 +163,7 @@ async def _run(argv: list[str], code: str, limits: SandboxLimits) -> SandboxResu
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,  # its own process group, so a kill reaches bwrap and what it started
+        pass_fds=tuple(pass_fds),
     )
     cap = limits.max_output_bytes
     readers = [asyncio.ensure_future(_read_capped(s, cap)) for s in (proc.stdout, proc.stderr)]
