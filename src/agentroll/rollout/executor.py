@@ -18,12 +18,15 @@ from agentroll.agent import EpisodeConfig, Stop, Task, run_episode
 from agentroll.agent.env_registry import make_environment
 from agentroll.agent.lifecycle import (
     EnvironmentFactory,
+    RunScoped,
     SetupFailed,
     UsesPolicyEngine,
     concurrency_limit,
     episode_env,
     finish,
+    reward_names,
 )
+from agentroll.agent.rewards import check_environment_rewards
 from agentroll.engines.base import Engine
 from agentroll.errors import AgentrollError, ConfigError, EpisodePreempted
 from agentroll.rollout.config import RunConfig
@@ -75,6 +78,7 @@ class LocalExecutor:
             await self.toolset.start()
         if has_work:  # start the engine before the clock: throughput is about episodes, not model loading
             await self.engine.health()
+            await self.environments.start()
 
     async def run(self, pending: list[tuple[Task, int]], record: Record) -> None:
         from agentroll.renderers import get_renderer
@@ -108,6 +112,8 @@ class LocalExecutor:
         return {}
 
     async def aclose(self) -> None:
+        if self.environments is not None:
+            await self.environments.aclose()
         if self._own_tools and self.toolset is not None:
             await self.toolset.aclose()
         if self._own_engine and self.engine is not None:
@@ -123,10 +129,22 @@ class Environments:
 
     @classmethod
     def of(cls, config: RunConfig, engine: Engine | None = None) -> Environments:
+        from agentroll.renderers import get_renderer
+
         factory = make_environment(config.environment, **config.environment_options)
+        check_environment_rewards(config.rewards, config.environment, reward_names(factory))  # before any episode
         if engine is not None and isinstance(factory, UsesPolicyEngine):
-            factory.use_engine(engine)
+            factory.use_engine(engine, get_renderer(config.renderer))
         return cls(factory, concurrency_limit(factory))
+
+    async def start(self) -> None:
+        """Before the first episode: what the factory holds for the whole run (e.g. a simulated user's engine)."""
+        if isinstance(self.factory, RunScoped):
+            await self.factory.start()
+
+    async def aclose(self) -> None:
+        if isinstance(self.factory, RunScoped):
+            await self.factory.aclose()
 
 
 async def play_episode(
@@ -137,11 +155,20 @@ async def play_episode(
     renderer: Any,
     toolset: Any,
     environments: Environments | None = None,
+    *,
+    eid: str | None = None,
 ) -> Trajectory:
     """One episode in its own environment (set up, played, scored by it, torn down), unscored by the run; a
-    failure the loop did not turn into a stop reason is still recorded, not raised."""
-    eid = episode_id(task.id, sample)
-    envs = environments or Environments.of(config, engine)
+    failure the loop did not turn into a stop reason is still recorded, not raised. `eid` (default
+    `task:sample`) names the episode and seeds it: a trainer whose groups repeat a task gives each its own."""
+    if environments is None:  # one episode on its own (an integration, a test): the factory lives as long as it
+        environments = Environments.of(config, engine)
+        await environments.start()
+        try:
+            return await play_episode(task, sample, config, engine, renderer, toolset, environments, eid=eid)
+        finally:
+            await environments.aclose()
+    eid, envs = eid or episode_id(task.id, sample), environments
     try:
         for restart in range(MAX_RESTARTS + 1):
             try:

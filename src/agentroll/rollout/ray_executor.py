@@ -10,7 +10,8 @@ in flight run again first, each alone on a worker (Ledger: suspects). A worker t
 (alive, but its event loop answers nothing: a stopped process, a C call that never returns, a tool that
 blocks the loop) is found by a heartbeat: a ping that gets no answer within `hang_timeout_s` has the
 actor killed, and from there it is a dead worker like any other. summary.json says how many were re-run.
-Ray is imported only here, and only when a RayExecutor starts.
+`max_staleness` is refused: a worker's engine client does not see weight updates made elsewhere, so it
+cannot measure staleness (docs/online_rl.md). Ray is imported only here, and only when a RayExecutor starts.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ from agentroll.trajectory import Trajectory
 LOCAL_OBJECT_STORE_BYTES = 200 * 2**20  # results are small JSON dicts; Ray's default (30% of RAM) is far more
 READY_TIMEOUT_S = 900.0  # a worker on the embedded engine loads a model first
 HANG_TIMEOUT_S = 120.0  # a ping waits behind at most one loop turn; this is far past any healthy one
+_NO_STALENESS = (
+    "max_staleness is not enforced on Ray, so it is refused: a worker's engine client cannot see weight updates "
+    "made elsewhere (its policy_version counts only its own), so it cannot tell how stale an episode is. Bound "
+    "staleness with the local executor or the stream (agentroll.rollout.stream), or remove max_staleness"
+)
 
 
 @dataclass(slots=True)
@@ -118,6 +124,7 @@ class EpisodeWorker:
         self.environments = Environments.of(self.config, self.engine)
         await self.toolset.start()
         await self.engine.health()
+        await self.environments.start()  # e.g. a simulated user's own engine: one per worker, for the whole run
         use_run_threshold()  # this process only runs episodes (gcpolicy.py)
         return os.getpid()
 
@@ -132,6 +139,8 @@ class EpisodeWorker:
         return traj.to_dict()
 
     async def close(self) -> None:
+        if self.environments is not None:
+            await self.environments.aclose()
         if self.toolset is not None:
             await self.toolset.aclose()
         if self.engine is not None:
@@ -170,6 +179,8 @@ class RayExecutor:
     ):
         if workers < 1:
             raise ConfigError("--ray-workers must be at least 1")
+        if config.max_staleness is not None:
+            raise ConfigError(_NO_STALENESS)
         if any(part.strip().startswith("embedded") for part in config.engine.split(",")):
             warnings.warn(
                 f"engine {config.engine!r} on Ray: each of the {workers} workers loads its own copy of the model; "
