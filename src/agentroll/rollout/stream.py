@@ -17,14 +17,24 @@ stragglers do not hold a batch up (over-subscription), and while it trains, one 
 current then. `concurrency` bounds the episodes in flight; `max_staleness` / `on_stale` (the run
 config) bound how old a delivered episode's tokens may be.
 
-A killed stream resumes with `resume=True`: episodes on disk are not run again; groups that were complete
-on disk are not handed out again (the trainer had them, or reads them from RUN_DIR/trajectories.jsonl);
-a group that was partly on disk is completed and handed out whole.
+Delivery is recorded in RUN_DIR/delivered.jsonl (`Ledger`). A batch counts as delivered when the trainer
+is done with it: when it calls `next_batch` again, leaves the `async with` without an exception, or calls
+`acknowledge()`. A killed stream resumes with `resume=True`: episodes on disk are not run again, groups
+acknowledged (or dropped) before are not handed out again, every other complete group on disk is handed
+out (the batch the trainer was training on when it died comes again), and a group that was partly on
+disk is completed and handed out whole.
+
+`drop_uniform_groups=True`: a group whose rewards are all equal (GRPO advantages all zero) is not handed
+out; it stays in trajectories.jsonl, is recorded as dropped and counted, and its slot opens a new group,
+so batches stay full while the dataset lasts. A group with a reward of None (a scorer that failed) is
+never judged uniform: it is handed out, and the trainer decides.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -36,10 +46,13 @@ from agentroll.errors import ConfigError
 from agentroll.rollout.config import RunConfig
 from agentroll.rollout.executor import build_engine
 from agentroll.rollout.runner import run
-from agentroll.rollout.store import TRAJECTORIES, read_records
+from agentroll.rollout.store import SUMMARY, TRAJECTORIES, read_records, write_json
 from agentroll.trajectory import Trajectory
 
 Group = list[Trajectory]  # the samples_per_task episodes of one task, by sample index
+DELIVERED = "delivered.jsonl"
+# Rewards closer than this carry no GRPO signal: the group's advantages are (r - mean) / (std + eps) ~ 0.
+UNIFORM_SPREAD = 1e-6
 
 
 class Rollouts:
@@ -55,17 +68,22 @@ class Rollouts:
         resume: bool = False,
         overwrite: bool = False,
         buffer_groups: int | None = None,
+        drop_uniform_groups: bool = False,
         progress: bool = False,
     ):
+        if drop_uniform_groups and config.samples_per_task < 2:
+            raise ConfigError("drop_uniform_groups: needs samples_per_task >= 2 (a group of one is always uniform)")
         self.config, self.run_dir = config, Path(run_dir)
         self.engine = engine
         self._own_engine = engine is None
         self.toolset, self.resume, self.overwrite, self.progress = toolset, resume, overwrite, progress
-        self.buffer_groups = buffer_groups
+        self.buffer_groups, self.drop_uniform_groups = buffer_groups, drop_uniform_groups
         self.summary: dict[str, Any] | None = None  # the run's summary once the dataset is done
+        self.ledger = Ledger(self.run_dir / DELIVERED)
         self._partial: dict[str, Group] = {}
-        self._open: set[str] = set()  # task IDs of the groups started and not yet handed out
+        self._open: set[str] = set()  # task IDs of the groups started and not yet handed out (nor dropped)
         self._ready: deque[Group] = deque()
+        self._handed: list[Group] = []  # the last batch handed out, not yet acknowledged
         self._wanted = self._last_batch = 0
         self._changed = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -73,12 +91,19 @@ class Rollouts:
     async def __aenter__(self) -> Rollouts:
         self.engine = self.engine or build_engine(self.config)
         if self.resume:
-            self._partial = _partial_groups(self.run_dir, self.config.samples_per_task)
-            self._open = set(self._partial)
+            self.ledger.load(self.config.samples_per_task)
+            self._partial, complete = _undelivered_groups(self.run_dir, self.config.samples_per_task, self.ledger)
+            self._open = set(self._partial) | {g[0].task_id for g in complete}
+            for group in complete:  # in the order they completed; a drop a kill cut short is recorded now
+                self._complete(group)
+        elif self.overwrite or not (self.run_dir / TRAJECTORIES).exists():
+            self.ledger.clear()  # a fresh run: what an earlier run delivered says nothing about this one
         self._task = asyncio.create_task(self._run())
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.acknowledge()  # left normally: the trainer is done with the last batch
         if self._task is not None and not self._task.done():
             self._task.cancel()  # unfinished episodes are not on disk: a resume runs them
         if self._task is not None:
@@ -87,9 +112,12 @@ class Rollouts:
             await self.engine.aclose()
 
     async def next_batch(self, groups: int) -> list[Group]:
-        """The next `groups` complete groups (fewer at the end of the dataset; [] when it is done)."""
+        """The next `groups` complete groups (fewer at the end of the dataset; [] when it is done).
+
+        Calling it acknowledges the batch it returned last (see `acknowledge`)."""
         if groups < 1:
             raise ConfigError(f"next_batch: groups must be >= 1, not {groups}")
+        self.acknowledge()
         self._wanted, self._last_batch = groups, groups
         self._notify()  # workers waiting at the gate may go on
         await self._wait_until(lambda: len(self._ready) >= groups or self._task.done())
@@ -98,8 +126,21 @@ class Rollouts:
             raise self._task.exception()
         batch = [self._ready.popleft() for _ in range(min(groups, len(self._ready)))]
         self._open.difference_update(g[0].task_id for g in batch)
+        self._handed = batch
         self._notify()
         return batch
+
+    def acknowledge(self) -> None:
+        """The trainer is done with the last batch (its step is taken, or checkpointed): record it as delivered
+        (fsynced), so a resume does not hand it out again. Until then a kill means it comes again."""
+        if self._handed:
+            self.ledger.delivered(self._handed)
+            self._handed = []
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Groups delivered (acknowledged), dropped and handed out but not yet acknowledged, over the whole run."""
+        return {**self.ledger.counts, "unacknowledged_groups": len(self._handed)}
 
     @property
     def policy_version(self) -> int:
@@ -113,10 +154,17 @@ class Rollouts:
 
     async def _run(self) -> None:
         try:
-            self.summary = await run(
+            summary = await run(
                 self.config, self.run_dir, resume=self.resume, overwrite=self.overwrite, progress=self.progress,
                 engine=self.engine, toolset=self.toolset, on_recorded=self._recorded, gate=self._gate,
             )  # fmt: skip
+            # every group is complete (and judged) once the run returns: its drop count is final
+            summary["stream"] = {
+                "drop_uniform_groups": self.drop_uniform_groups,
+                "dropped_uniform_groups": self.ledger.counts["dropped_uniform_groups"],
+            }
+            write_json(self.run_dir / SUMMARY, summary)
+            self.summary = summary
         finally:
             self._notify()
 
@@ -124,8 +172,16 @@ class Rollouts:
         group = self._partial.setdefault(task.id, [])
         group.append(traj)
         if len(group) == self.config.samples_per_task:
-            self._ready.append(sorted(self._partial.pop(task.id), key=lambda t: t.sample_index))
-            self._notify()
+            self._complete(sorted(self._partial.pop(task.id), key=lambda t: t.sample_index))
+
+    def _complete(self, group: Group) -> None:
+        """A whole group: ready for the trainer, or dropped (recorded at once) with its slot given to a new one."""
+        if self.drop_uniform_groups and uniform_rewards(group):
+            self.ledger.dropped(group, "uniform_reward")
+            self._open.discard(group[0].task_id)
+        else:
+            self._ready.append(group)
+        self._notify()
 
     async def _gate(self, task: Task) -> None:
         """Before an episode starts: its group goes on if it is open, else waits until a group may open."""
@@ -146,15 +202,90 @@ class Rollouts:
         self._changed = asyncio.Event()
 
 
-def _partial_groups(run_dir: Path, samples_per_task: int) -> dict[str, Group]:
-    """The groups a killed stream left partly on disk (complete ones were handed out before)."""
+def uniform_rewards(group: Group) -> bool:
+    """All rewards are numbers within UNIFORM_SPREAD of each other. A None reward (the scorer failed) is not a
+    value equal to the others: such a group is never uniform."""
+    rewards_G = [t.reward for t in group]
+    if any(r is None for r in rewards_G):
+        return False
+    return max(rewards_G) - min(rewards_G) <= UNIFORM_SPREAD
+
+
+class Ledger:
+    """RUN_DIR/delivered.jsonl: one fsynced line per acknowledged batch, and per dropped group.
+
+        {"event": "delivered", "batch": 0, "groups": [{"task_id": "3", "episode_ids": ["3:0", "3:1"],
+                                                       "rewards": [1.0, 0.0]}, ...]}
+        {"event": "dropped", "reason": "uniform_reward", "groups": [{"task_id": "5", ...}]}
+
+    A batch is one line, so a kill mid-write loses the whole acknowledgement (the batch comes again), never half.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.closed: set[str] = set()  # task IDs delivered or dropped: never handed out again
+        self.counts = {"delivered_batches": 0, "delivered_groups": 0, "dropped_uniform_groups": 0, "unscored_groups": 0}
+
+    def load(self, samples_per_task: int) -> None:
+        """Read what an earlier process recorded (a torn last line is cut off: that event did not happen)."""
+        if not self.path.exists():
+            return
+        for record in read_records(self.path, repair=True):
+            for g in record["groups"]:
+                if len(g["episode_ids"]) != samples_per_task:
+                    raise ConfigError(
+                        f"{self.path}: group {g['task_id']} was {record['event']} with {len(g['episode_ids'])} "
+                        f"episodes; resume this stream with samples_per_task {len(g['episode_ids'])}"
+                    )
+            self._count(record)
+
+    def delivered(self, batch: list[Group]) -> None:
+        self._append({"event": "delivered", "batch": self.counts["delivered_batches"], "groups": _describe(batch)})
+
+    def dropped(self, group: Group, reason: str) -> None:
+        self._append({"event": "dropped", "reason": reason, "groups": _describe([group])})
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def _append(self, record: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("ab") as f:
+            f.write(json.dumps(record).encode("utf-8") + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self._count(record)
+
+    def _count(self, record: dict[str, Any]) -> None:
+        groups = record["groups"]
+        self.closed.update(g["task_id"] for g in groups)
+        if record["event"] == "delivered":
+            self.counts["delivered_batches"] += 1
+            self.counts["delivered_groups"] += len(groups)
+            self.counts["unscored_groups"] += sum(None in g["rewards"] for g in groups)
+        else:
+            self.counts["dropped_uniform_groups"] += len(groups)
+
+
+def _describe(groups: list[Group]) -> list[dict[str, Any]]:
+    return [
+        {"task_id": g[0].task_id, "episode_ids": [t.id for t in g], "rewards": [t.reward for t in g]} for g in groups
+    ]
+
+
+def _undelivered_groups(run_dir: Path, samples_per_task: int, ledger: Ledger) -> tuple[dict[str, Group], list[Group]]:
+    """What a killed stream left on disk and never delivered: partial groups, and complete groups in the order
+    they completed (those a trainer was handed but did not acknowledge, and those nobody was handed yet)."""
     path = run_dir / TRAJECTORIES
-    if not path.exists():
-        return {}
     partial: dict[str, Group] = {}
+    complete: list[Group] = []
+    if not path.exists():
+        return partial, complete
     for record in read_records(path):
+        if record["task_id"] in ledger.closed:
+            continue
         group = partial.setdefault(record["task_id"], [])
         group.append(Trajectory.from_dict(record))
         if len(group) == samples_per_task:
-            del partial[record["task_id"]]
-    return partial
+            complete.append(sorted(partial.pop(record["task_id"]), key=lambda t: t.sample_index))
+    return partial, complete
