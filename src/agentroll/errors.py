@@ -83,3 +83,11 @@ class ToolUnavailable(ToolError, ConnectionError):
 
 class ExecutorError(AgentrollError, RuntimeError):
     """Where episodes run failed as a whole (every Ray worker gone, no cluster); the run stops, its disk stays."""
+
+
+class RatioBreach(AgentrollError, ArithmeticError):
+    """A trainer's own logprobs disagree with the rollout's on the tokens it trains (an importance ratio off 1)."""
+
+
+class RewardError(AgentrollError, ValueError):
+    """A trainer needs an episode's reward and it could not be computed (metadata reward_error says why)."""
