@@ -59,7 +59,7 @@ def checkpoint_digests(path: Path) -> dict[str, str]:
     import torch
     from safetensors.torch import load_file
 
-    from agentroll.engines.vllm_worker import digest
+    from agentroll.engines.weights import tensor_digest
 
     tensors = load_file(str(path / "model.safetensors"))
     fused = {
@@ -75,7 +75,7 @@ def checkpoint_digests(path: Path) -> dict[str, str]:
         elif module not in ("k_proj", "v_proj", "up_proj"):
             out[name] = t
     out.setdefault("lm_head.weight", tensors["model.embed_tokens.weight"])  # tied: stored once, as the embedding
-    return {name: digest(t) for name, t in out.items()}
+    return {name: tensor_digest(t) for name, t in out.items()}
 
 
 @pytest.fixture(scope="session")

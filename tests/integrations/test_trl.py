@@ -38,6 +38,8 @@ def test_sampling_trl_cannot_recompute_is_refused_with_the_reason() -> None:
         check_sampling(SamplingParams(temperature=1.0), 0.7)
     with pytest.raises(ConfigError, match=r"top_p 0\.9"):
         check_sampling(SamplingParams(temperature=0.7, top_p=0.9), 0.7)
+    with pytest.raises(ConfigError, match="json_schema"):
+        check_sampling(SamplingParams(temperature=0.7, json_schema={"type": "object"}), 0.7)
 
 
 def test_a_multi_segment_episode_is_refused_not_split() -> None:
@@ -52,6 +54,34 @@ def test_a_multi_segment_episode_is_refused_not_split() -> None:
     two = Trajectory(id="c:0", segments=[one, Segment(token_ids=[5, 6], loss_mask=[0, 1], logprobs=[None, -1.0])])
     with pytest.raises(ConfigError, match="c:0 has 2 segments"):
         to_trl_rows([two], filler_id=9)
+
+
+def test_an_episode_that_never_ran_is_a_row_without_reward_and_says_why() -> None:
+    """Its environment's setup failed: no tokens. TRL still gets one row per sample (its groups keep their shape),
+    trained on nothing and rewarded with None (out of the group's baseline), and the cause is the real one."""
+    from agentroll.integrations.trl import _reward_fields, episode_metrics, one_segment_row, to_trl_rows
+
+    seg = Segment(token_ids=[1, 2, 3], loss_mask=[0, 1, 1], logprobs=[None, -0.5, -1.0])
+    ran = Trajectory(id="t:0", segments=[seg], stop_reason="done", reward=1.0, rewards={"exact_match": 1.0})
+    never = Trajectory(id="t:1", stop_reason="environment_error", reward=0.0, rewards={"exact_match": 0.0},
+                       metadata={"error": "sandbox: setup failed: OSError: no bwrap"})  # fmt: skip
+    rows = to_trl_rows([ran, never], filler_id=9)
+    assert rows["completion_ids"] == [[2, 3], [9]] and rows["env_mask"] == [[1, 1], [0]]
+    assert _reward_fields([ran, never])["agentroll_reward"] == [1.0, None]
+    with pytest.raises(ConfigError, match=r"t:1 has no tokens: it stopped with 'environment_error' .*no bwrap"):
+        one_segment_row(never)  # verl's shape has no filler: the real cause, not a renderer hint
+    metrics = episode_metrics([ran, never], 1.0)
+    assert metrics["reward_mean"] == 1.0 and "no bwrap" in metrics["without_tokens"]["t:1"]
+
+
+@needs_trl
+def test_a_prompt_outside_the_runs_dataset_is_an_error_not_a_task_without_answer() -> None:
+    from agentroll.integrations.trl import TaskIndex
+    from agentroll.rollout.dataset import load_tasks
+
+    index = TaskIndex(load_tasks(small_config()))
+    with pytest.raises(ConfigError, match="not a task of the run config's dataset"):
+        index.find([{"role": "user", "content": "What is the capital of France?"}])
 
 
 @needs_trl
@@ -75,7 +105,11 @@ def test_trl_prompts_after_arrow_find_their_tasks_in_blocks() -> None:
 
 @pytest.fixture(scope="module")
 def trained(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Two GRPO steps (2 questions x 2 episodes): the batches TRL received, the adapter's per-step metrics."""
+    """Two GRPO steps (2 questions x 2 episodes): the batches TRL received, the adapter's per-step metrics.
+
+    The step is large (lr 3e-3: Adam's first step moves every weight with a gradient by up to 3e-3, the norms and
+    every layer by that much, the tied embedding's likely rows too), so that the ratio check after the push is a
+    check that the engine took all of them, not that little changed."""
     if not HAVE_VLLM or importlib.util.find_spec("trl") is None:
         pytest.skip("needs vLLM and trl")
     from trl import GRPOConfig, GRPOTrainer
@@ -98,7 +132,7 @@ def trained(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
             return batch
 
         args = GRPOConfig(output_dir=str(out / "trainer"), max_steps=2, per_device_train_batch_size=4,
-                          num_generations=2, learning_rate=1e-4, beta=0.0, temperature=0.7, bf16=False,
+                          num_generations=2, learning_rate=3e-3, beta=0.0, temperature=0.7, bf16=False,
                           model_init_kwargs={"dtype": "float32"}, logging_steps=1, save_strategy="no",
                           report_to="none", use_cpu=True, seed=0)  # fmt: skip
         trainer = GRPOTrainer(model=str(model_dir), args=args, train_dataset=trl_dataset(config),
@@ -147,3 +181,38 @@ def test_the_pushed_weights_are_not_the_old_ones(trained: dict[str, Any], model_
     original = HFReference(model_dir)
     assert verify_with_reference(original, step0)["ok"]  # `agentroll verify --reference hf` on TRL's rows
     assert verify_with_reference(original, step1)["max_abs_delta"] > 1e-2
+
+
+@pytest.mark.slow
+def test_agentroll_verify_checks_a_step_against_the_weights_that_sampled_it(
+    trained: dict[str, Any], model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`agentroll verify OUT/train-step-00001 --reference hf` with no flag passes: the step recorded its policy
+    version's fingerprint and the adapter kept its weights. Without them it says "version mismatch" (never a
+    logprob breach), and any folder holding those weights is found by fingerprint."""
+    from agentroll.cli.main import main
+    from agentroll.rollout.versions import read_versions
+
+    step1 = Path(trained["steps"][1]["run_dir"]).parent
+    (version,) = read_versions(step1).values()
+    assert version.version == 1 and version.available()
+    assert version.fingerprint == trained["steps"][1]["weight_update"]["fingerprint"]
+
+    def verify(*extra: str) -> tuple[int, dict[str, Any], str]:
+        rc = main(["verify", str(step1), "--reference", "hf", *extra])
+        out, err = capsys.readouterr()
+        return rc, json.loads(out), err
+
+    rc, report, _ = verify()
+    assert rc == 0 and report["tokens_checked"] > 20 and report["versions_checked"] == [1], report
+    moved = version.weights.with_name("moved-away")
+    version.weights.rename(moved)
+    try:
+        rc, report, err = verify("--model", str(model_dir))  # only the base weights
+        assert rc == 1 and report["version_mismatch"] > 20 and report["tokens_checked"] == 0
+        assert report["outside_tolerance"] == 0 and "version mismatch: sampled by policy version 1" in err
+        assert report["models_given"] == {str(model_dir): None}  # the base is none of this step's versions
+        rc, report, _ = verify("--model", str(model_dir), "--model", str(moved))  # the step's weights, elsewhere
+        assert rc == 0 and report["weights"]["1"] == str(moved), report
+    finally:
+        moved.rename(version.weights)

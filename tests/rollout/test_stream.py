@@ -58,6 +58,16 @@ def test_a_trainer_pulls_whole_groups_and_new_weights_sample_the_next_batch(
     assert {turn.policy_version for g in first for t in g for turn in t.turns} == {update.version - 1}
     ids = on_disk(tmp_path / "run")
     assert sorted(ids) == sorted(t.id for g in [*first, *second] for t in g) and len(set(ids)) == 8
+    # The update is recorded by its weights' fingerprint: a folder holding them is found for its tokens
+    from agentroll.engines.weights import fingerprint
+    from agentroll.rollout.verify import verify_with_reference
+    from agentroll.rollout.versions import VersionReferences, read_versions
+
+    recorded = read_versions(tmp_path / "run")
+    assert recorded[update.version].fingerprint == fingerprint(model_dir) and recorded[update.version].weights is None
+    references = VersionReferences(tmp_path / "run", models=[model_dir], default=None)
+    report = verify_with_reference(references, [t for g in second for t in g])
+    assert report["ok"] and report["versions_checked"] == [update.version] and report["tokens_checked"] > 0
 
 
 def test_a_killed_stream_resumes_without_losing_or_repeating_an_episode(loop: Any, engine: Any, tmp_path: Path) -> None:

@@ -7,7 +7,10 @@ than 0 or 1, or truncated) and its model is known; else the run's own engine.
 and their alignment are right. `--reference hf` recomputes them with Hugging Face transformers on the
 model's checkpoint, under each trajectory's recorded convention (temperature, top-k/top-p/min-p), the
 way a trainer does, independently of the engine: the logprobs are those of the sampling distribution.
-Prints one JSON report; exits 1 on a breach (see rollout.verify).
+Each token is checked against the weights of the policy version that sampled it (rollout/versions.py: the
+versions a run recorded, their kept weights, or `--model` folders matched by fingerprint); tokens whose
+version's weights are not at hand are a "version mismatch", not a logprob breach.
+Prints one JSON report; exits 1 on a breach or a version mismatch (see rollout.verify).
 """
 
 from __future__ import annotations
@@ -34,7 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", help="engine spec (default: the run's own, from run.json)")
     parser.add_argument("--concurrency", type=int, default=8, help="sequences scored at once")
     parser.add_argument("--reference", choices=["hf"], help="recompute with transformers instead of an engine")
-    parser.add_argument("--model", help="--reference: the Hugging Face checkpoint (default: the run's model)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        help="--reference: a Hugging Face checkpoint folder (repeatable); matched to the run's policy versions by "
+        "fingerprint (RUN_DIR/versions.jsonl); default: each version's kept weights, and the run's model",
+    )
     parser.add_argument("--dtype", default="float32", help="--reference: float32 (default), bfloat16, float16")
     parser.add_argument("--limit", type=int, help="check only the first N trajectories")
     parser.add_argument(
@@ -54,31 +62,47 @@ def run(args: argparse.Namespace) -> int:
     else:
         report = asyncio.run(_verify(run_dir, args.engine or _run_engine(run_dir), args.concurrency, args.limit))
     print(json.dumps(report, indent=2))
+    for why in report.get("version_mismatch_why", ()):
+        print(why, file=sys.stderr)  # not a logprob breach: the weights that sampled these tokens are missing
     return 0 if report["ok"] else 1
 
 
 def _verify_reference(run_dir: Path, args: argparse.Namespace) -> dict:
-    from agentroll.engines.hf_reference import HFReference
+    from agentroll.rollout.versions import VERSIONS, VersionReferences
 
     trajs = load_trajectories(run_dir)[: args.limit]
-    model = args.model or _run_model(run_dir)
-    reference = HFReference(model, dtype=args.dtype)
-    raw_rows: list[dict] = []
+    models = [Path(m) for m in args.model or ()]
+    default = None
+    if not models:
+        try:
+            default = Path(_run_model(run_dir))
+        except ConfigError:
+            if not (run_dir / VERSIONS).exists():
+                raise  # nothing else names the weights
+    references = VersionReferences(run_dir, models=models, default=default, dtype=args.dtype)
+    raw_rows: dict[tuple[str, int], dict] = {}
 
     def keep_raw(traj: Any, index: int, positions: list[int], scores: Any) -> None:
-        raw: list[float | None] = [None] * len(traj.segments[index].token_ids)
+        empty = {
+            "id": traj.id,
+            "segment": index,
+            "dtype": args.dtype,
+            "raw_logprobs": [None] * len(traj.segments[index]),
+        }
+        row = raw_rows.setdefault((traj.id, index), empty)
         for i, lp in zip(positions, scores.raw_logprobs, strict=True):
-            raw[i] = lp
-        raw_rows.append({"id": traj.id, "segment": index, "dtype": args.dtype, "raw_logprobs": raw})
+            row["raw_logprobs"][i] = lp
 
     report = verify_with_reference(
-        reference, trajs, fallback=_run_sampling(run_dir), on_segment=keep_raw if args.write_raw else None
+        references, trajs, fallback=_run_sampling(run_dir), on_segment=keep_raw if args.write_raw else None
     )
     if args.write_raw:
         out = run_dir / "raw_logprobs.jsonl"
-        out.write_text("".join(json.dumps(r) + "\n" for r in raw_rows), encoding="utf-8")
+        out.write_text("".join(json.dumps(r) + "\n" for r in raw_rows.values()), encoding="utf-8")
         report["raw_logprobs"] = str(out)
-    return {"run_dir": str(run_dir), "reference": "hf", "model": model, "dtype": args.dtype, **report}
+    weights = {str(v): str(p) for v, p in sorted(references.folders.items())}
+    given = {"models_given": references.matches()} if references.recorded and models else {}
+    return {"run_dir": str(run_dir), "reference": "hf", "weights": weights, **given, "dtype": args.dtype, **report}
 
 
 async def _verify(run_dir: Path, spec: str, concurrency: int, limit: int | None) -> dict:

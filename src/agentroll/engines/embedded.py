@@ -145,6 +145,11 @@ class EmbeddedEngine:
             return self._stamped(from_request_output(final, sampling.logprobs), rid, started)
 
     @property
+    def model_dir(self) -> str | None:
+        """The folder of the weights the engine started with (known once it has started)."""
+        return self.settings.model if self.settings is not None else None
+
+    @property
     def policy_version(self) -> int:
         return self._shared.version if self._shared is not None else 0
 

@@ -110,6 +110,11 @@ class VLLMServerEngine(ServerEngine):
         return "processed_logprobs" if moved > 1e-3 else "raw_logprobs"
 
     @property
+    def model_dir(self) -> str | None:
+        """The folder the server was started on, where it is one on this machine (known after `models()`)."""
+        return self._model if self._model and Path(self._model).is_dir() else None
+
+    @property
     def policy_version(self) -> int:
         return self._version
 

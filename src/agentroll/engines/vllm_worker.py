@@ -19,8 +19,9 @@ The engines name this class when they start vLLM (the embedded engine; `engines.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
+
+from agentroll.engines.weights import tensor_digest
 
 EXTENSION = "agentroll.engines.vllm_worker.AgentrollWorker"
 RELOAD, DIGESTS = "agentroll_reload", "agentroll_weight_digests"
@@ -73,7 +74,7 @@ def effective_digests(model: Any) -> dict[str, str]:
                 if pname == "weight" and hasattr(module, "cpu_linear"):
                     tensor = _effective_linear(module, param)
                 key = f"{name}.{pname}" if name else pname
-                out[key] = digest(tensor)
+                out[key] = tensor_digest(tensor)
     return out
 
 
@@ -84,13 +85,3 @@ def _effective_linear(module: Any, weight: Any) -> Any:
     size_in = getattr(module, "input_size_per_partition", None) or weight.shape[-1]
     eye = torch.eye(int(size_in), dtype=weight.dtype)
     return module.cpu_linear(eye, weight, None).t()
-
-
-def digest(tensor: Any) -> str:
-    """sha256 of a tensor's dtype, shape and bytes."""
-    import torch
-
-    data = tensor.detach().cpu().contiguous()
-    h = hashlib.sha256(f"{data.dtype}{tuple(data.shape)}".encode())
-    h.update(data.view(-1).view(torch.uint8).numpy())
-    return h.hexdigest()

@@ -21,6 +21,7 @@ first (vLLM reloads from files; the folder must be readable by the engine's work
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 import time
@@ -109,6 +110,44 @@ def checkpoint_dir(source: WeightSource) -> Iterator[Path]:
         tensors = {name: t.detach().to("cpu", copy=True).contiguous() for name, t in source.items()}
         save_file(tensors, os.path.join(tmp, "model.safetensors"))
         yield Path(tmp)
+
+
+def fingerprint(source: WeightSource) -> str:
+    """A name for a set of weights: sha256 over the sorted, distinct per-tensor digests (dtype, shape, bytes).
+
+    The same weights get the same fingerprint whether they are a state dict or a checkpoint folder: names are
+    left out and identical tensors count once, so a tied LM head (a second name for the embedding in a state
+    dict, absent from the saved folder) changes nothing."""
+    digests = {tensor_digest(t) for _, t in _tensors(source)}
+    h = hashlib.sha256()
+    for d in sorted(digests):
+        h.update(d.encode())
+    return h.hexdigest()
+
+
+def _tensors(source: WeightSource) -> Iterator[tuple[str, Any]]:
+    if isinstance(source, Mapping):
+        yield from source.items()
+        return
+    from safetensors import safe_open
+
+    files = sorted(Path(source).glob("*.safetensors"))
+    if not files:
+        raise ConfigError(f"weights {source}: expected a checkpoint folder with *.safetensors files")
+    for file in files:
+        with safe_open(str(file), framework="pt") as f:
+            for name in f.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                yield name, f.get_tensor(name)
+
+
+def tensor_digest(tensor: Any) -> str:
+    """sha256 of a tensor's dtype, shape and bytes."""
+    import torch
+
+    data = tensor.detach().to("cpu").contiguous()
+    h = hashlib.sha256(f"{data.dtype}{tuple(data.shape)}".encode())
+    h.update(data.view(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
 
 
 class Inflight:

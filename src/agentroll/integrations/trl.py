@@ -13,18 +13,23 @@ episode becomes one TRL row exactly as recorded: `prompt_ids` (the first prompt)
 token after it: sampled turns and the tool results between them), `logprobs` (of the sampling distribution;
 0 where a token was not sampled) and `env_mask` (1 = sampled, trained; 0 = tool or template tokens).
 An episode that spans several segments (a template that rewrites history) has no one-prompt-one-completion
-form: it is refused with an error, never split or re-tokenized.
+form: it is refused with an error, never split or re-tokenized. An episode that never ran (its environment's
+setup failed) is a filler row with reward None, which TRL leaves out of its group; steps.jsonl says why.
 
 Before the episodes of a step, when the trainer's `global_step` has advanced, the trainer's current weights
 are pushed into the engine (`engine.update_weights(state_dict, version=global_step)`; the embedded engine and
-vLLM servers take them in place), so every sampled token carries the step that produced its policy.
+vLLM servers take them in place), so every sampled token carries the step that produced its policy. Each
+version's fingerprint goes into its step directory's versions.jsonl, and the last `keep_versions` (default 2)
+are kept in RUN_DIR/weights/, so `agentroll verify RUN_DIR/train-step-N --reference hf` checks a step's tokens
+against the weights that sampled them (rollout/versions.py).
 
 TRL recomputes logprobs as log_softmax(logits / temperature): the episode sampling must be exactly that
-(the trainer's temperature; no top-p, top-k or min-p, which TRL would not recompute); anything else is
-refused. With `check_ratio` (default), TRL's own forward (the trainer's `_get_per_token_logps_and_entropies`,
-what its loss uses) scores the batch before the optimizer step, and the importance ratio
-exp(trainer - rollout) is logged per step: it must be 1 within 1e-3 on >= 99.9% of trained tokens in fp32.
-Per-step metrics go to RUN_DIR/steps.jsonl and, as `agentroll/...`, into TRL's own logs.
+(the trainer's temperature; no top-p, top-k, min-p or constraint, which TRL would not recompute); anything
+else is refused. Unless `ratio_check="off"`, TRL's own forward (the trainer's
+`_get_per_token_logps_and_entropies`, what its loss uses) scores the batch before the optimizer step, and the
+importance ratio exp(trainer - rollout) is logged per step: it must be 1 within 1e-3 on >= 99.9% of trained
+tokens in fp32; a step that breaches it warns (`ratio_check="warn"`, the default) or raises RatioBreach
+(`"error"`). Per-step metrics go to RUN_DIR/steps.jsonl and, as `agentroll/...`, into TRL's own logs.
 """
 
 from __future__ import annotations
@@ -35,20 +40,21 @@ import math
 import statistics
 import threading
 import time
-import zlib
+import warnings
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from agentroll.agent import Task
 from agentroll.engines.base import Engine, WeightUpdatable
-from agentroll.errors import ConfigError
+from agentroll.errors import ConfigError, RatioBreach
 from agentroll.export.rows import segment_rows, split_row
 from agentroll.rollout.config import RunConfig
 from agentroll.rollout.dataset import load_tasks
 from agentroll.rollout.executor import build_engine, build_toolset, episode_id
 from agentroll.rollout.runner import run
 from agentroll.rollout.verify import REQUIRED_SHARE, ratio_summary
+from agentroll.rollout.versions import WEIGHTS, WeightKeeper, engine_model_dir, write_versions
 from agentroll.tools import Toolset
 from agentroll.trajectory import Trajectory
 from agentroll.types import Message, SamplingParams
@@ -83,16 +89,20 @@ def check_sampling(sampling: SamplingParams, temperature: float) -> None:
         wrong.append(f"min_p {sampling.min_p}")
     if sampling.repetition_penalty != 1.0:
         wrong.append(f"repetition_penalty {sampling.repetition_penalty}")
+    if sampling.json_schema is not None or sampling.structural_tag is not None:
+        wrong.append("a json_schema / structural_tag constraint (logprobs of the constrained distribution)")
     if wrong:
         raise ConfigError(
             f"episode sampling {', '.join(wrong)}: TRL recomputes logprobs as log_softmax(logits / {temperature}), "
             f"so its importance ratios would be wrong; set episode.sampling.temperature to {temperature} "
-            "(GRPOConfig.temperature) and leave top_p, top_k, min_p and repetition_penalty at their defaults"
+            "(GRPOConfig.temperature) and leave top_p, top_k, min_p, repetition_penalty and constraints unset"
         )
 
 
 def one_segment_row(traj: Trajectory) -> dict[str, Any]:
-    """The episode's prompt/response row; refused (an error) when it spans several segments."""
+    """The episode's prompt/response row; refused (an error) when it spans several segments or has none."""
+    if not traj.segments:
+        raise ConfigError(f"episode {traj.id} has no tokens: {no_tokens_cause(traj)}")
     if len(traj.segments) != 1:
         raise ConfigError(
             f"episode {traj.id} has {len(traj.segments)} segments ({', '.join(s.reason for s in traj.segments)}): "
@@ -102,12 +112,22 @@ def one_segment_row(traj: Trajectory) -> dict[str, Any]:
     return split_row(segment_rows(traj)[0], logprob_fill=0.0)
 
 
+def no_tokens_cause(traj: Trajectory) -> str:
+    """Why an episode holds no tokens at all (its environment's setup failed, or an error before the first render)."""
+    return f"it stopped with {traj.stop_reason!r} before its first turn ({traj.metadata.get('error') or 'no error'})"
+
+
 def to_trl_rows(trajs: Sequence[Trajectory], *, filler_id: int) -> dict[str, list[list[Any]]]:
-    """TRL's rollout_func shape, one row per episode, tokens as recorded. An episode that sampled nothing
-    (an engine error before its first token) gets one `filler_id` token with env_mask 0: no loss, its reward."""
+    """TRL's rollout_func shape, one row per episode, tokens as recorded. An episode that sampled nothing (an
+    engine error before its first token) gets one `filler_id` token with env_mask 0: no loss, its reward. One
+    with no tokens at all (no_tokens_cause) is a filler row too, and its reward None (`_reward_fields`): TRL
+    leaves it out of its group, so GRPO's group shape holds and nothing is learnt from an episode that never ran."""
     out: dict[str, list[list[Any]]] = {"prompt_ids": [], "completion_ids": [], "logprobs": [], "env_mask": []}
     for traj in trajs:
-        row = one_segment_row(traj)
+        if not traj.segments:
+            row = {"prompt_ids": [filler_id], "response_ids": [], "response_logprobs": [], "response_mask": []}
+        else:
+            row = one_segment_row(traj)
         if not row["response_ids"]:
             row.update(response_ids=[filler_id], response_logprobs=[0.0], response_mask=[0])
         out["prompt_ids"].append(row["prompt_ids"])
@@ -132,14 +152,17 @@ class TRLRollout:
         *,
         engine: Engine | None = None,
         toolset: Toolset | None = None,
-        check_ratio: bool = True,
+        ratio_check: Literal["off", "warn", "error"] = "warn",
+        keep_versions: int = 2,
     ):
         if config.episode.tool_choice_enforcement == "guided":
             raise ConfigError(
                 "tool_choice_enforcement: guided samples calls from the constrained distribution; TRL recomputes "
                 "the free policy's logprobs, so its importance ratio would be off on every guided token (use opener)"
             )
-        self.config, self.run_dir, self.check_ratio = config, Path(run_dir), check_ratio
+        if ratio_check not in ("off", "warn", "error"):
+            raise ConfigError(f"ratio_check {ratio_check!r}: expected off, warn or error")
+        self.config, self.run_dir, self.ratio_check = config, Path(run_dir), ratio_check
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.tasks = TaskIndex(load_tasks(config))
         self._loop = asyncio.new_event_loop()
@@ -151,6 +174,11 @@ class TRLRollout:
         if self._own_tools:
             self._call(self.toolset.start())
         self.version = self.engine.policy_version if isinstance(self.engine, WeightUpdatable) else 0
+        # Each step's weights, for `agentroll verify RUN_DIR/train-step-N --reference hf`: fingerprints, and the
+        # last `keep_versions` as folders in RUN_DIR/weights (rollout/versions.py)
+        self._call(self.engine.health())  # started: its model folder is version 0
+        self.keeper = WeightKeeper(self.run_dir / WEIGHTS, keep=keep_versions, model_dir=engine_model_dir(self.engine))
+        self._call(asyncio.to_thread(self.keeper.start))
         self._last_call: float | None = None
         self.steps: list[dict[str, Any]] = []  # what RUN_DIR/steps.jsonl holds
 
@@ -165,10 +193,13 @@ class TRLRollout:
         pushed = self._push_weights(trainer, step)
         got: dict[str, Trajectory] = {}
         started = time.monotonic()
+        step_dir = self._step_dir(mode, step)
+        if self.version in self.keeper.versions:  # every episode of the step is sampled by this version
+            write_versions(step_dir, {self.version: self.keeper.versions[self.version]})
         summary = self._call(
             run(
                 self.config.model_copy(update={"samples_per_task": n}),
-                self._step_dir(mode, step),
+                step_dir,
                 tasks=tasks,
                 engine=self.engine,
                 toolset=self.toolset,
@@ -185,9 +216,11 @@ class TRLRollout:
         if self._last_call is not None:
             metrics["step_s"] = round(started - self._last_call, 3)
         self._last_call = started
-        if self.check_ratio:
+        if self.ratio_check != "off":
             metrics["trainer_ratio"] = trainer_ratio(trainer, batch)
         self._log(trainer, mode, metrics)
+        if self.ratio_check != "off" and not metrics["trainer_ratio"]["ok"]:
+            self._breach(step, step_dir, metrics["trainer_ratio"])
         batch.update(_reward_fields(trajs))
         return batch
 
@@ -226,15 +259,33 @@ class TRLRollout:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def _push_weights(self, trainer: Any, step: int) -> dict[str, Any] | None:
-        """The trainer's weights into the engine as policy `step`, once per step the trainer has advanced."""
+        """The trainer's weights into the engine as policy `step`, once per step the trainer has advanced (and
+        recorded: their fingerprint, and a kept copy)."""
         if step <= self.version:
             return None
         if not isinstance(self.engine, WeightUpdatable):
             raise ConfigError(f"engine {self.engine.name}: takes no weight updates, so it cannot follow the trainer")
-        model = trainer.accelerator.unwrap_model(trainer.model)
-        update = self._call(self.engine.update_weights(model.state_dict(), version=step, mode="wait"))
+        weights = trainer.accelerator.unwrap_model(trainer.model).state_dict()
+        update = self._call(self.engine.update_weights(weights, version=step, mode="wait"))
         self.version = step
-        return update.to_dict()
+        kept = self.keeper.add(step, weights)
+        return {
+            **update.to_dict(),
+            "fingerprint": kept.fingerprint,
+            "kept": None if kept.weights is None else str(kept.weights),
+        }
+
+    def _breach(self, step: int, step_dir: Path, ratio: dict[str, Any]) -> None:
+        message = (
+            f"step {step}: TRL's own logprobs agree with the rollout's within 1e-3 on "
+            f"{ratio['share_within_1e-3']:.4%} of {ratio['tokens']} trained tokens (needs {REQUIRED_SHARE:.1%}; "
+            f"max |delta| {ratio['max_abs_delta']:.3g}, {ratio['trainer_precision']}): its importance ratios are off; "
+            "`agentroll verify "
+            f"{step_dir} --reference hf` says whether the engine or the trainer differs"
+        )
+        if self.ratio_check == "error":
+            raise RatioBreach(message)
+        warnings.warn(message, stacklevel=3)
 
     def _step_dir(self, mode: str, step: int) -> Path:
         base = self.run_dir / f"{mode}-step-{step:05d}"
@@ -282,17 +333,22 @@ class TaskIndex:
         return tasks
 
     def find(self, prompt: Any) -> Task:
-        """The run config's task for a TRL prompt (its answer and tools), else a task of the prompt's messages."""
+        """The run config's task for a TRL prompt (its answer, tools and metadata); a prompt that is none of the
+        run's tasks is an error (its episodes would be scored with no answer)."""
         messages = [Message(role="user", content=prompt)] if isinstance(prompt, str) else _messages(prompt)
         task = self.by_messages.get(_key(messages)) or self.by_question.get(_question(messages))
-        if task is not None:
-            return task
-        return Task(id=f"prompt-{zlib.crc32(_key(messages).encode()):08x}", messages=tuple(messages))
+        if task is None:
+            shown = (_question(messages) or "")[:80]
+            raise ConfigError(
+                f"TRL's prompt {shown!r} is not a task of the run config's dataset ({len(self.by_messages)} tasks): "
+                "train on trl_dataset(config), the same tasks the rewards know the answers of"
+            )
+        return task
 
 
 def episode_metrics(trajs: Sequence[Trajectory], rollout_s: float) -> dict[str, Any]:
     """Per step: reward (mean, spread), share of episodes whose first turn made a well-formed call, tokens/s."""
-    rewards = [t.reward for t in trajs if t.reward is not None]  # an episode whose reward failed has none
+    rewards = [t.reward for t in trajs if t.reward is not None and t.segments]  # a failed reward: none
     components = {name for t in trajs for name in t.rewards}
     first_calls = [t.turns[0].tool_calls for t in trajs if t.turns]
     sampled = sum(len(turn.sampled_ids) for t in trajs for turn in t.turns)
@@ -305,6 +361,8 @@ def episode_metrics(trajs: Sequence[Trajectory], rollout_s: float) -> dict[str, 
         "reward_std": statistics.pstdev(rewards) if rewards else 0.0,
         "rewards": {n: _mean([t.rewards.get(n) for t in trajs]) for n in sorted(components)},
         "reward_errors": sum(bool(t.metadata.get("reward_error")) for t in trajs),
+        # episodes that never ran (trained on nothing, rewarded with nothing) and why
+        "without_tokens": {t.id: no_tokens_cause(t) for t in trajs if not t.segments},
         "well_formed_call_share": sum(
             bool(c) and all(x.status == "ok" and not x.salvaged for x in c) for c in first_calls
         )
@@ -355,7 +413,7 @@ def trainer_ratio(trainer: Any, batch: dict[str, list[list[Any]]]) -> dict[str, 
 def _reward_fields(trajs: Sequence[Trajectory]) -> dict[str, list[Any]]:
     """Extra columns TRL hands its reward functions, per row: agentroll's rewards and the episode's record."""
     return {
-        "agentroll_reward": [t.reward for t in trajs],
+        "agentroll_reward": [t.reward if t.segments else None for t in trajs],  # an episode that never ran: none
         "agentroll_rewards": [dict(t.rewards) for t in trajs],
         "episode_id": [t.id for t in trajs],
         "stop_reason": [t.stop_reason for t in trajs],

@@ -75,6 +75,10 @@ class RunConfig(BaseModel):
     # versions behind when it finishes is played again (on_stale: rerun) or kept and marked (keep).
     max_staleness: int | None = Field(None, ge=0)
     on_stale: Literal["rerun", "keep"] = "rerun"
+    # Weight updates (the stream's update_weights): every version is recorded in RUN_DIR/versions.jsonl by its
+    # fingerprint; the weights of the last `keep_versions` are also kept in RUN_DIR/weights/ (a folder each, what
+    # `agentroll verify --reference hf` checks those versions' tokens against). 0: fingerprints only.
+    keep_versions: int = Field(0, ge=0)
     output_dir: str | None = None  # None: runs/<config file stem>
     base_dir: str = "."  # set by load_config: the config file's folder (relative paths resolve from it)
 

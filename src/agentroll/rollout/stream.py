@@ -47,6 +47,14 @@ from agentroll.rollout.config import RunConfig
 from agentroll.rollout.executor import build_engine
 from agentroll.rollout.runner import run
 from agentroll.rollout.store import SUMMARY, TRAJECTORIES, read_records, write_json
+from agentroll.rollout.versions import (
+    WEIGHTS,
+    WeightKeeper,
+    clear_versions,
+    engine_model_dir,
+    read_versions,
+    write_versions,
+)
 from agentroll.trajectory import Trajectory
 
 Group = list[Trajectory]  # the samples_per_task episodes of one task, by sample index
@@ -87,6 +95,7 @@ class Rollouts:
         self._wanted = self._last_batch = 0
         self._changed = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._keeper: WeightKeeper | None = None  # made on the first weight update
 
     async def __aenter__(self) -> Rollouts:
         self.engine = self.engine or build_engine(self.config)
@@ -98,6 +107,7 @@ class Rollouts:
                 self._complete(group)
         elif self.overwrite or not (self.run_dir / TRAJECTORIES).exists():
             self.ledger.clear()  # a fresh run: what an earlier run delivered says nothing about this one
+            clear_versions(self.run_dir)  # nor which weights it saw
         self._task = asyncio.create_task(self._run())
         return self
 
@@ -150,7 +160,16 @@ class Rollouts:
         """New weights for the engine the stream samples with (episodes in flight are handled by `mode`)."""
         if not isinstance(self.engine, WeightUpdatable):
             raise ConfigError(f"engine {getattr(self.engine, 'name', self.engine)!r} cannot take new weights")
-        return await self.engine.update_weights(source, version=version, mode=mode)
+        if self._keeper is None:  # what each version's weights were, for `agentroll verify` (rollout/versions.py)
+            keeper = WeightKeeper(self.run_dir / WEIGHTS, keep=self.config.keep_versions,
+                                  model_dir=engine_model_dir(self.engine))  # fmt: skip
+            keeper.versions.update(read_versions(self.run_dir))
+            await asyncio.to_thread(keeper.start)
+            self._keeper = keeper
+        update = await self.engine.update_weights(source, version=version, mode=mode)
+        await asyncio.to_thread(self._keeper.add, version, source)  # before the trainer's next step changes them
+        write_versions(self.run_dir, self._keeper.versions)
+        return update
 
     async def _run(self) -> None:
         try:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from agentroll.engines.verify import TOLERANCE, teacher_forced_logprobs
 from agentroll.trajectory import Segment, Trajectory
@@ -23,9 +24,17 @@ async def verify_trajectories(engine: Any, trajs: Iterable[Trajectory], *, concu
     trajs = list(trajs)
     limit = asyncio.Semaphore(concurrency)
 
+    # The engine scores with the weights it holds now: tokens another version sampled are not its to check.
+    current = getattr(engine, "policy_version", 0)
+    mismatch: dict[int | None, int] = {}
+
     async def one(traj: Trajectory, index: int, seg: Segment) -> tuple[float, int, int]:
         async with limit:
             skip = traj.constrained_mask(index)
+            for i, v in enumerate(sampled_versions(traj, index)):
+                if v is not None and v != current and seg.loss_mask[i] == 1 and not skip[i]:
+                    skip[i] = 1
+                    mismatch[v] = mismatch.get(v, 0) + 1
             return await _segment_delta(engine, seg, skip, session_id=f"verify-{traj.id}-{index}")
 
     # An engine's teacher-forced logprobs are the model's own (temperature 1): they can check the logprobs
@@ -50,6 +59,13 @@ async def verify_trajectories(engine: Any, trajs: Iterable[Trajectory], *, concu
         "tolerance": TOLERANCE,
         "needs_reference": len(needs_reference),
         "constrained_tokens": constrained_tokens(trajs),
+        **version_mismatch(
+            mismatch,
+            lambda v: (
+                f"sampled by policy version {v}; the engine holds version {current} (use --reference hf, "
+                "which loads each version's weights)"
+            ),
+        ),
     }
     if needs_reference:
         report["needs_reference_why"] = (
@@ -57,7 +73,10 @@ async def verify_trajectories(engine: Any, trajs: Iterable[Trajectory], *, concu
             "own (temperature or truncation): an engine's teacher-forced logprobs cannot recompute them; "
             "use agentroll verify --reference hf"
         )
-    report["ok"] = max_delta <= TOLERANCE and drift == 0 and report["not_token_exact"] == 0 and not needs_reference
+    report["ok"] = (
+        max_delta <= TOLERANCE and drift == 0 and report["not_token_exact"] == 0 and not needs_reference
+        and not mismatch
+    )  # fmt: skip
     return report
 
 
@@ -86,6 +105,8 @@ def constrained_tokens(trajs: Iterable[Trajectory]) -> int:
 async def _segment_delta(engine: Any, seg: Segment, skip: list[int], *, session_id: str) -> tuple[float, int, int]:
     """(max |sampled - teacher-forced| over the segment's mask-1 tokens not in `skip`, tokens checked, worst
     index)."""
+    if all(m != 1 or s for m, s in zip(seg.loss_mask, skip, strict=True)):
+        return 0.0, 0, -1
     first = seg.loss_mask.index(1)
     teacher = await teacher_forced_logprobs(engine, seg.token_ids[:first], seg.token_ids[first:], session_id=session_id)
     worst, at, checked = 0.0, -1, 0
@@ -106,26 +127,58 @@ async def _segment_delta(engine: Any, seg: Segment, skip: list[int], *, session_
 REQUIRED_SHARE = 0.999  # of trainable tokens whose importance ratio must be 1 within TOLERANCE
 
 
+class Scorer(Protocol):
+    """What the reference check needs of a model (engines.hf_reference.HFReference)."""
+
+    def score(self, token_ids: Sequence[int], positions: Sequence[int], convention: Mapping[str, Any]) -> Any: ...
+
+
+@runtime_checkable
+class VersionScorers(Protocol):
+    """The reference model of each policy version, or None with the reason where its weights are not at hand."""
+
+    def get(self, version: int | None) -> Scorer | None: ...
+
+    def why_missing(self, version: int | None) -> str: ...
+
+
+@dataclass
+class OneScorer:
+    """One model for every token, whatever its version: the caller vouches that it is the one that sampled them."""
+
+    scorer: Scorer
+
+    def get(self, version: int | None) -> Scorer | None:
+        return self.scorer
+
+    def why_missing(self, version: int | None) -> str:
+        return ""
+
+
 def verify_with_reference(
-    reference: Any,
+    reference: Scorer | VersionScorers,
     trajs: Iterable[Trajectory],
     *,
     fallback: dict[str, Any] | None = None,
     show: int = 8,
     on_segment: Callable[[Trajectory, int, list[int], Any], None] | None = None,
 ) -> dict[str, Any]:
-    """Recompute every trainable token's logprob with `reference` (engines.hf_reference.HFReference) under the
-    trajectory's `metadata["logprobs"]` convention (`fallback` for runs recorded before there was one).
+    """Recompute every trainable token's logprob under the trajectory's `metadata["logprobs"]` convention
+    (`fallback` for runs recorded before there was one) with the model of the policy version that sampled it
+    (`reference`: VersionScorers, or one model for every token).
 
     Passes when >= 99.9% of the tokens have |ratio - 1| <= 1e-3, every token outside that is at a truncation
-    boundary, the logprobs are of the sampling distribution (not raw ones at a temperature other than 1),
-    and no trajectory drifted."""
+    boundary, the logprobs are of the sampling distribution (not raw ones at a temperature other than 1), no
+    trajectory drifted, and every token's version could be checked: tokens of a version whose weights are not
+    at hand are a version mismatch, counted apart, never compared with another version's model."""
     trajs = list(trajs)
+    scorers = reference if isinstance(reference, VersionScorers) else OneScorer(reference)
     deltas: list[float] = []  # engine - reference, per trainable token
     outside: list[dict[str, Any]] = []
     boundary = outside_not_boundary = 0
     modes: dict[str, int] = {}
     problems: set[str] = set()
+    by_version: dict[int | None, list[tuple[Trajectory, int, list[int], dict[str, Any]]]] = {}
     for traj in trajs:
         convention = traj.metadata.get("logprobs") or fallback or {}
         mode = str(convention.get("mode"))
@@ -133,9 +186,22 @@ def verify_with_reference(
         if (problem := convention_problem(convention)) is not None:
             problems.add(problem)
         for index, seg in enumerate(traj.segments):
-            skip = traj.constrained_mask(index)
-            positions = [i for i, m in enumerate(seg.loss_mask) if m == 1 and i > 0 and not skip[i]]
-            scores = reference.score(seg.token_ids, positions, convention)
+            skip, versions = traj.constrained_mask(index), sampled_versions(traj, index)
+            for i, m in enumerate(seg.loss_mask):
+                if m == 1 and i > 0 and not skip[i]:
+                    jobs = by_version.setdefault(versions[i], [])
+                    if not jobs or jobs[-1][0] is not traj or jobs[-1][1] != index:
+                        jobs.append((traj, index, [], convention))
+                    jobs[-1][2].append(i)
+    mismatch: dict[int | None, int] = {}
+    for version in sorted(by_version, key=lambda v: -1 if v is None else v):
+        scorer = scorers.get(version)
+        if scorer is None:
+            mismatch[version] = sum(len(positions) for _, _, positions, _ in by_version[version])
+            continue
+        for traj, index, positions, convention in by_version[version]:
+            seg = traj.segments[index]
+            scores = scorer.score(seg.token_ids, positions, convention)
             if on_segment is not None:  # e.g. to keep the raw (temperature 1) logprobs alongside
                 on_segment(traj, index, positions, scores)
             for i, ref, at_edge in zip(positions, scores.logprobs, scores.at_boundary, strict=True):
@@ -148,7 +214,7 @@ def verify_with_reference(
                     if len(outside) < show:
                         outside.append(
                             {"id": traj.id, "segment": index, "token_index": i, "token_id": seg.token_ids[i],
-                             "engine": sampled, "reference": ref, "at_boundary": at_edge}
+                             "version": version, "engine": sampled, "reference": ref, "at_boundary": at_edge}
                         )  # fmt: skip
     within = sum(abs(d) <= TOLERANCE for d in deltas)
     drift = sum(bool(t.metadata.get("drift")) for t in trajs)
@@ -171,9 +237,32 @@ def verify_with_reference(
         "drift_count": drift,
         "tolerance": TOLERANCE,
         "required_share": REQUIRED_SHARE,
+        "versions_checked": sorted((v for v in by_version if v not in mismatch), key=lambda v: -1 if v is None else v),
+        **version_mismatch(mismatch, scorers.why_missing),
     }
-    report["ok"] = share >= REQUIRED_SHARE and outside_not_boundary == 0 and not problems and drift == 0
+    report["ok"] = (
+        share >= REQUIRED_SHARE and outside_not_boundary == 0 and not problems and drift == 0 and not mismatch
+    )
     return report
+
+
+def sampled_versions(traj: Trajectory, segment: int) -> list[int | None]:
+    """Per token of a segment: the policy version that sampled it (None where not sampled or not said)."""
+    out: list[int | None] = [None] * len(traj.segments[segment])
+    for turn in traj.turns:
+        if turn.segment == segment:
+            out[turn.prompt_len : turn.prompt_len + len(turn.sampled_ids)] = turn.token_versions()
+    return out
+
+
+def version_mismatch(tokens: Mapping[int | None, int], why: Callable[[int | None], str]) -> dict[str, Any]:
+    """The report's account of tokens left unchecked because their version's weights were not at hand."""
+    if not tokens:
+        return {"version_mismatch": 0}
+    return {
+        "version_mismatch": sum(tokens.values()),
+        "version_mismatch_why": [f"{n} tokens: {why(v)}" for v, n in tokens.items()],
+    }
 
 
 def convention_problem(convention: dict[str, Any]) -> str | None:

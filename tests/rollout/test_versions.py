@@ -1,0 +1,64 @@
+"""Which weights a policy version was: fingerprints that name the same weights however they are held, and the
+kept folders `agentroll verify --reference hf` loads (rollout/versions.py), on the real SmolLM2 checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentroll.engines.weights import fingerprint
+from agentroll.rollout.versions import VersionReferences, WeightKeeper, read_versions, write_versions
+
+
+@pytest.fixture(scope="module")
+def state_dict(model_dir: Path) -> dict[str, Any]:
+    """What a trainer holds: transformers' model of the checkpoint (its LM head tied to the embedding)."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    weights = model.state_dict()
+    assert weights["lm_head.weight"].data_ptr() == weights["model.embed_tokens.weight"].data_ptr()
+    return weights
+
+
+def test_a_state_dict_and_the_folder_it_was_saved_to_have_one_fingerprint(
+    model_dir: Path, state_dict: dict[str, Any]
+) -> None:
+    # the folder stores the tied matrix once (no lm_head.weight), the state dict under both names
+    assert fingerprint(state_dict) == fingerprint(model_dir)
+    moved = dict(state_dict)
+    moved["model.norm.weight"] = moved["model.norm.weight"] + 1e-6
+    assert fingerprint(moved) != fingerprint(model_dir)
+
+
+def test_the_last_versions_are_kept_as_folders_a_reference_loads_and_older_ones_say_they_are_gone(
+    model_dir: Path, state_dict: dict[str, Any], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    keeper = WeightKeeper(out / "weights", keep=1, model_dir=model_dir)
+    assert keeper.start().weights == model_dir.resolve()  # version 0: the engine's own folder, not copied
+    moved = {name: t.clone() for name, t in state_dict.items()}
+    moved["model.norm.weight"] += 0.5
+    first = keeper.add(1, moved)
+    assert first.fingerprint == fingerprint(moved) and (first.weights / "config.json").exists()
+    second = keeper.add(2, model_dir)  # a checkpoint folder works the same
+    assert not first.available() and second.available() and second.fingerprint == fingerprint(model_dir)
+
+    run = out / "train-step-00002"
+    write_versions(run, keeper.versions)
+    assert (run / "versions.jsonl").read_text().count("../weights/version-00002") == 1  # moves with OUT
+    recorded = read_versions(run)
+    assert recorded[2].weights == second.weights and recorded[1].weights == first.weights
+    references = VersionReferences(run, models=[], default=None)
+    assert references.get(2) is not None and references.get(1) is None
+    assert "version 1" in references.why_missing(1) and "is gone" in references.why_missing(1)
+    assert references.get(7) is None and "did not record" in references.why_missing(7)
+
+
+def test_keeping_weights_needs_a_model_folder_for_their_config() -> None:
+    from agentroll.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="keep_versions 2: kept weights need the engine's model folder"):
+        WeightKeeper(Path("unused"), keep=2, model_dir=None)
