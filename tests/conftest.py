@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import threading
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -64,3 +65,39 @@ def embedded(loop: LoopThread, model_dir: Path) -> Iterator[Any]:
     assert loop.run(engine.health(), timeout=300)
     yield engine
     loop.run(engine.aclose())
+
+
+# ---- CI says what it did not test ----
+# A test of a real component (vLLM, TRL, verl, Ray, BFCL, bubblewrap, chromium, MCP servers) skips where the
+# component is missing, so that a partial install can still run the rest. Under AGENTROLL_NO_SKIPS=1 (`./dev
+# test`, hence CI, which installs everything) any skip fails the run, except these, each named and justified.
+ALLOWED_SKIPS = {
+    "a pool answers in one piece: nothing to close early": (
+        "the close-a-stream-early case of the engine conformance suite; a pool has no streaming generate"
+    ),
+}
+_SKIPPED: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _SKIPPED.append((report.nodeid, reason.removeprefix("Skipped: ")))
+
+
+def _unexplained() -> list[tuple[str, str]]:
+    return [(nodeid, reason) for nodeid, reason in _SKIPPED if reason not in ALLOWED_SKIPS]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not os.environ.get("AGENTROLL_NO_SKIPS"):
+        return
+    allowed = len(_SKIPPED) - len(_unexplained())
+    terminalreporter.write_line(f"AGENTROLL_NO_SKIPS: {allowed} allowed skips ({', '.join(sorted(ALLOWED_SKIPS))})")
+    for nodeid, reason in _unexplained():
+        terminalreporter.write_line(f"UNEXPLAINED SKIP (a component is not installed?): {nodeid}: {reason}", red=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("AGENTROLL_NO_SKIPS") and _unexplained() and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
