@@ -128,7 +128,8 @@ def figures(
         "p1_requests": [len(ro.requests) for ro, _, _, _ in rows],
         "p1_episodes": len(last_ro.trajectories),
         "p1_stop_reasons": _stop_reasons(last_ro.trajectories),
-        "p1_tool_calls_ok": calls_ok(last_ro.trajectories),
+        "p1_tool_calls_parsed": calls_parsed(last_ro.trajectories),
+        "p1_tool_calls_ran": calls_ran(last_ro.trajectories),
         "p1_rollout_prefix_cache_hit_rate": [round(d.hit_rate, 4) for _, d, _, _ in rows],
         "p1_replay_prefix_cache_hit_rate": [round(d.hit_rate, 4) for _, _, _, d in rows],
         "p1_rollout_preemptions": sum(int(d.preemptions) for _, d, _, _ in rows),
@@ -163,7 +164,8 @@ def guided_figures(opener: tuple[Phase, Delta, Phase, Delta], gd: Phase, gd_d: D
         "p1_guided_vs_opener_tokens_per_s": round(guided_tps / opener_tps, 4),
         "p1_guided_rollout_wall_s": round(gd.wall_s, 3),
         "p1_guided_rollout_tokens": int(gd_d.generated),
-        "p1_guided_tool_calls_ok": calls_ok(gd.trajectories),
+        "p1_guided_tool_calls_parsed": calls_parsed(gd.trajectories),
+        "p1_guided_tool_calls_ran": calls_ran(gd.trajectories),
     }
 
 
@@ -172,7 +174,14 @@ def _stop_reasons(trajectories: list[dict[str, Any]]) -> str:
     return ", ".join(f"{k}:{v}" for k, v in sorted(counts.items()))
 
 
-def calls_ok(trajectories: list[dict[str, Any]]) -> float:
-    """Share of the model's turns whose (forced) tool call parsed and ran."""
+def calls_parsed(trajectories: list[dict[str, Any]]) -> float:
+    """Share of the tool calls in the model's turns that parsed (status ok, arguments valid JSON for the tool)."""
     calls = [c for t in trajectories for turn in t.get("turns", []) for c in turn.get("tool_calls", [])]
     return round(sum(c.get("status") == "ok" for c in calls) / len(calls), 4) if calls else 0.0
+
+
+def calls_ran(trajectories: list[dict[str, Any]]) -> float:
+    """Share of the tool calls in the model's turns whose tool ran and answered without an error."""
+    calls = sum(len(turn.get("tool_calls", [])) for t in trajectories for turn in t.get("turns", []))
+    ran = sum(not r.get("is_error") for t in trajectories for r in t.get("tool_results", []))
+    return round(ran / calls, 4) if calls else 0.0

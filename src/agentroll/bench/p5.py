@@ -22,7 +22,7 @@ import random
 from typing import Any
 
 from agentroll.bench.common import load_average
-from agentroll.bench.p1 import calls_ok
+from agentroll.bench.p1 import calls_parsed, calls_ran
 from agentroll.bench.p1_vllm import delta, read_counters, reset_prefix_cache
 from agentroll.bench.p1_workload import Phase, Workload, replay, replay_params, rollout, run_config
 from agentroll.tools import Toolset, make_builtin
@@ -97,7 +97,7 @@ async def measure_on(url: str, *, latencies: tuple[float, ...], oversubscription
                     "rollout_tokens_per_s": round(ro_tps, 1), "replay_tokens_per_s": round(rp_tps, 1),
                     "busy_fraction": _busy(ro_running), "batch_occupancy": _occupancy(ro_running),
                     "replay_busy_fraction": _busy(rp_running), "replay_batch_occupancy": _occupancy(rp_running),
-                    "tool_calls_ok": calls_ok(ro.trajectories),
+                    "tool_calls_parsed": calls_parsed(ro.trajectories), "tool_calls_ran": calls_ran(ro.trajectories),
                     "tool_wait_mean_s": round(sum(tool.waits) / len(tool.waits), 3) if tool.waits else 0.0,
                     "tool_calls": len(tool.waits), "rollout_wall_s": round(ro.wall_s, 2),
                     "tokens": int(ro_d.generated),
