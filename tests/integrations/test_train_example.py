@@ -42,3 +42,9 @@ def test_two_steps_of_the_example_write_the_report_curve_and_step_directories(tm
     history = json.loads((out / "log_history.json").read_text())
     assert any("agentroll/trainer_ratio_min" in h for h in history)  # the rollout's metrics reached TRL's logs
     assert '"last"' in done.stdout  # the report is printed
+    # the example keeps what verify needs: step 1's tokens are checked against the weights that sampled them
+    step1 = Path(steps[1]["run_dir"]).parent
+    verify = [sys.executable, "-m", "agentroll", "verify", str(step1), "--reference", "hf"]
+    checked = subprocess.run(verify, capture_output=True, text=True, timeout=300)
+    assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]
+    assert json.loads(checked.stdout)["versions_checked"] == [1]
