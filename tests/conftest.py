@@ -81,8 +81,17 @@ _SKIPPED: list[tuple[str, str]] = []
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and not hasattr(report, "wasxfail"):
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        _SKIPPED.append((report.nodeid, reason.removeprefix("Skipped: ")))
+        _SKIPPED.append((report.nodeid, _reason(report)))
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if report.skipped:  # a whole module skipped while collected (a module-level importorskip)
+        _SKIPPED.append((report.nodeid, _reason(report)))
+
+
+def _reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return reason.removeprefix("Skipped: ")
 
 
 def _unexplained() -> list[tuple[str, str]]:

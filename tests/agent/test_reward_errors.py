@@ -122,3 +122,13 @@ def test_an_environment_reward_the_environment_does_not_produce_stops_the_run_at
     assert engine.calls == 0  # before any episode
     lines = tmp_path / "run" / "trajectories.jsonl"
     assert not lines.exists() or lines.read_text() == ""
+
+
+def test_an_environment_that_declares_no_reward_names_is_warned_about_not_refused(tmp_path):
+    """A factory from before reward_names existed still runs; its env: rewards cannot be checked up front."""
+    from agentroll.agent.rewards import check_environment_rewards
+
+    with pytest.warns(UserWarning, match="declares no reward_names: rewards env:score cannot be checked"):
+        check_environment_rewards({"env:score": 1.0}, "legacy", None)
+    with pytest.raises(ConfigError, match="it offers: none"):
+        check_environment_rewards({"env:score": 1.0}, "tools", frozenset())

@@ -133,16 +133,27 @@ def _score(reference: Any, ids: list[int], c: Any, sp: SamplingParams) -> float:
     return max(abs(a - b) for a, b in zip(c.logprobs, ref.logprobs, strict=True))
 
 
+@pytest.mark.parametrize("given_as", ["folder", "state_dict"])
 def test_every_weight_moved_tied_head_included_is_what_the_engine_samples_from(
-    engine: Any, loop: Any, tokenizer: Any, references: dict[str, Any], changed_checkpoint: Path, model_dir: Path
+    engine: Any,
+    loop: Any,
+    tokenizer: Any,
+    references: dict[str, Any],
+    changed_checkpoint: Path,
+    model_dir: Path,
+    given_as: str,
 ) -> None:
+    from safetensors.torch import load_file
+
     sp = SamplingParams(temperature=0.7, max_tokens=24, seed=3)
     ids = prompt(tokenizer, "Tell me about the moon.")
     checksums = getattr(engine, "weight_checksums", None)
     if checksums:
         assert loop.run(checksums()) == checkpoint_digests(model_dir)
     version = next(VERSIONS)
-    update = loop.run(engine.update_weights(changed_checkpoint, version=version))
+    # a state dict as the checkpoint holds it: the tied head stored once, under the embedding's name
+    source = changed_checkpoint if given_as == "folder" else load_file(str(changed_checkpoint / "model.safetensors"))
+    update = loop.run(engine.update_weights(source, version=version))
     assert update.version == version == engine.policy_version and update.applied and not update.failed
     c = loop.run(engine.generate(ids, sp))
     assert c.policy_versions == [(0, version)]

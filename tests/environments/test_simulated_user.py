@@ -113,7 +113,7 @@ def _changed_checkpoint(model_dir: Path, out: Path) -> Path:
 def _own_user_config(user_engine: str, **options: Any):
     config = load_config(EXAMPLES / "simulated_user.yaml", limit=2, samples_per_task=2, concurrency=4, tools=[])
     episode = config.episode.model_copy(update={"max_turns": 3})
-    options = {"user_engine": user_engine, "max_user_turns": 1, "max_tokens": 24, **options}
+    options = {"user_engine": user_engine, "user_renderer": "smollm2", "max_user_turns": 1, "max_tokens": 24, **options}
     return config.model_copy(
         update={
             "episode": episode,
@@ -172,3 +172,12 @@ def test_a_user_engine_that_is_the_policys_own_model_is_refused(loop, embedded, 
         loop.run(executor.start(has_work=True))
     loop.run(executor.aclose())
     assert loop.run(embedded.health())  # the policy's model is still up
+
+
+def test_a_user_engine_without_its_renderer_is_refused() -> None:
+    """The run's renderer speaks the policy's vocabulary: a user model of its own would get another's token IDs."""
+    from agentroll.environments.simulated_user import SimulatedUser
+    from agentroll.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs user_renderer"):
+        SimulatedUser(user_engine="vllm://127.0.0.1:9")

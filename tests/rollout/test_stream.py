@@ -40,16 +40,23 @@ def on_disk(run_dir: Path) -> list[str]:
 def test_a_trainer_pulls_whole_groups_and_new_weights_sample_the_next_batch(
     loop: Any, engine: Any, model_dir: Path, tmp_path: Path
 ) -> None:
+    from tests.engines.test_weight_updates import write_checkpoint
+
+    moved = write_checkpoint(model_dir, tmp_path / "moved", scale=0.02)  # a trainer's step: every weight moved
+
     async def train() -> tuple[list[Any], list[Any], list[Any], Any]:
         async with Rollouts(config(), tmp_path / "run", engine=engine, buffer_groups=0) as rollouts:
             first = await rollouts.next_batch(groups=2)
             version = engine.policy_version + 1
-            update = await rollouts.update_weights(model_dir, version=version, mode="wait")
+            update = await rollouts.update_weights(moved, version=version, mode="wait")
             second = await rollouts.next_batch(groups=2)
             done = await rollouts.next_batch(groups=2)
             return first, second, done, (update, rollouts.summary)
 
-    first, second, done, (update, summary) = loop.run(train(), timeout=600)
+    try:
+        first, second, done, (update, summary) = loop.run(train(), timeout=600)
+    finally:  # the session's other tests sample from the original weights
+        loop.run(engine.update_weights(model_dir, version=engine.policy_version + 1))
     for group in [*first, *second]:
         assert [t.sample_index for t in group] == [0, 1] and len({t.task_id for t in group}) == 1
     assert done == [] and summary["episodes"] == 8
@@ -58,16 +65,20 @@ def test_a_trainer_pulls_whole_groups_and_new_weights_sample_the_next_batch(
     assert {turn.policy_version for g in first for t in g for turn in t.turns} == {update.version - 1}
     ids = on_disk(tmp_path / "run")
     assert sorted(ids) == sorted(t.id for g in [*first, *second] for t in g) and len(set(ids)) == 8
-    # The update is recorded by its weights' fingerprint: a folder holding them is found for its tokens
+    # The update is recorded by its weights' fingerprint: the folder holding them is found for its tokens, and
+    # the start-up weights are not taken for them (a version mismatch, not a logprob breach)
     from agentroll.engines.weights import fingerprint
     from agentroll.rollout.verify import verify_with_reference
     from agentroll.rollout.versions import VersionReferences, read_versions
 
     recorded = read_versions(tmp_path / "run")
-    assert recorded[update.version].fingerprint == fingerprint(model_dir) and recorded[update.version].weights is None
-    references = VersionReferences(tmp_path / "run", models=[model_dir], default=None)
-    report = verify_with_reference(references, [t for g in second for t in g])
-    assert report["ok"] and report["versions_checked"] == [update.version] and report["tokens_checked"] > 0
+    assert recorded[update.version].fingerprint == fingerprint(moved) != fingerprint(model_dir)
+    trajs = [t for g in second for t in g]
+    found = verify_with_reference(VersionReferences(tmp_path / "run", models=[moved], default=None), trajs)
+    assert found["ok"] and found["versions_checked"] == [update.version] and found["tokens_checked"] > 0
+    base_only = verify_with_reference(VersionReferences(tmp_path / "run", models=[model_dir], default=None), trajs)
+    assert not base_only["ok"] and base_only["version_mismatch"] == found["tokens_checked"]
+    assert base_only["tokens_checked"] == 0 and base_only["outside_tolerance"] == 0
 
 
 def test_a_killed_stream_resumes_without_losing_or_repeating_an_episode(loop: Any, engine: Any, tmp_path: Path) -> None:

@@ -57,8 +57,31 @@ def test_the_last_versions_are_kept_as_folders_a_reference_loads_and_older_ones_
     assert references.get(7) is None and "did not record" in references.why_missing(7)
 
 
-def test_keeping_weights_needs_a_model_folder_for_their_config() -> None:
-    from agentroll.errors import ConfigError
+def test_without_a_model_folder_only_fingerprints_are_kept_and_it_says_so(tmp_path: Path) -> None:
+    with pytest.warns(UserWarning, match="keep_versions 2: kept weights need the engine's model folder"):
+        keeper = WeightKeeper(tmp_path / "weights", keep=2, model_dir=None)  # e.g. a server started on a hub name
+    assert keeper.keep == 0 and keeper.start() is None
 
-    with pytest.raises(ConfigError, match="keep_versions 2: kept weights need the engine's model folder"):
-        WeightKeeper(Path("unused"), keep=2, model_dir=None)
+
+def test_folders_an_earlier_process_kept_count_against_keep_versions(model_dir: Path, tmp_path: Path) -> None:
+    first = WeightKeeper(tmp_path / "weights", keep=1, model_dir=model_dir)
+    first.add(1, model_dir)
+    again = WeightKeeper(tmp_path / "weights", keep=1, model_dir=model_dir)  # a resumed stream, a new TRLRollout
+    again.add(2, model_dir)
+    assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == ["version-00002"]
+
+
+def test_an_engine_already_past_version_0_has_weights_nobody_recorded(model_dir: Path, tmp_path: Path) -> None:
+    keeper = WeightKeeper(tmp_path / "weights", keep=0, model_dir=model_dir)
+    assert keeper.start(current=4) is None and keeper.versions == {}  # not the start-up folder's weights
+
+
+def test_a_folder_given_for_one_version_is_not_taken_for_the_start_up_weights(model_dir: Path, tmp_path: Path) -> None:
+    """A run on an engine whose start-up folder is not known (a server on a hub name) recorded only its updates:
+    the weights given for version 3 must not check the version-0 tokens."""
+    from agentroll.rollout.versions import PolicyVersion
+
+    write_versions(tmp_path, {3: PolicyVersion(3, fingerprint(model_dir), None)})
+    references = VersionReferences(tmp_path, models=[model_dir], default=None)
+    assert references.folders == {3: model_dir} and references.get(0) is None
+    assert "did not record" in references.why_missing(0)

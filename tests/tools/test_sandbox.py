@@ -203,3 +203,28 @@ def test_cancelling_a_run_kills_the_sandbox():
 
     asyncio.run(cancel_midway())
     assert_nothing_left_behind()
+
+
+def test_a_read_only_folder_of_the_workdir_cannot_be_changed(tmp_path):
+    """What repo_task mounts its pristine tests with: the code can read them, not rewrite or delete them."""
+    from agentroll.tools.sandbox import SandboxLimits, run_python
+
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_a.py").write_text("ORIGINAL\n")
+    code = """
+import os, shutil
+print(open('/work/tests/test_a.py').read().strip())
+for attempt in (lambda: open('/work/tests/test_a.py', 'w').write('FORGED'),
+                lambda: os.remove('/work/tests/test_a.py'),
+                lambda: shutil.rmtree('/work/tests'),
+                lambda: open('/work/tests/new.py', 'w')):
+    try:
+        attempt()
+        print('CHANGED')
+    except OSError as e:
+        print(type(e).__name__)
+open('/work/other.txt', 'w').write('the rest stays writable')
+"""
+    result = asyncio.run(run_python(code, SandboxLimits(**FAST), workdir=str(tmp_path), read_only=("tests",)))
+    assert "CHANGED" not in result.stdout and result.stdout.startswith("ORIGINAL"), result
+    assert (tmp_path / "tests" / "test_a.py").read_text() == "ORIGINAL\n" and (tmp_path / "other.txt").exists()

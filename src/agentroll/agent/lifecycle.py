@@ -101,6 +101,7 @@ class ToolsEnvironment:
 
     name: str = "tools"
     max_concurrent: int | None = None
+    reward_names: tuple[str, ...] = ()  # it scores nothing of its own
 
     async def setup(self, task: Task, episode_id: str) -> EpisodeEnv:
         return ToolEpisode()
@@ -193,9 +194,11 @@ async def finish(session: Session, traj: Trajectory) -> None:
     traj.metadata["environment"] = session.timings
 
 
-def reward_names(factory: EnvironmentFactory) -> frozenset[str]:
-    """The components a factory's episodes score (`env:NAME` rewards), from its optional `reward_names`."""
-    return frozenset(getattr(factory, "reward_names", ()) or ())
+def reward_names(factory: EnvironmentFactory) -> frozenset[str] | None:
+    """The components a factory's episodes score (`env:NAME` rewards), from its optional `reward_names`; None
+    when it declares none (an older factory: its `env:` rewards cannot be checked before the run)."""
+    declared = getattr(factory, "reward_names", None)
+    return None if declared is None else frozenset(declared)
 
 
 def _with_messages(task: Task, env: EpisodeEnv) -> Task:

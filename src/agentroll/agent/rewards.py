@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
+import warnings
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -130,12 +131,22 @@ def get_reward(name: str) -> RewardFn:
     raise UnknownNameError("reward", name, [*fixed, "recall_at_k[:K]", "env:NAME"])
 
 
-def check_environment_rewards(names: Iterable[str], environment: str, produced: Collection[str]) -> None:
+def check_environment_rewards(names: Iterable[str], environment: str, produced: Collection[str] | None) -> None:
     """ConfigError, at the start of a run, for an `env:NAME` reward whose NAME the run's environment does not
-    declare (`produced`: its factory's `reward_names`): a misspelt name would otherwise fail every episode."""
-    unknown = [n for n in names if n.startswith("env:") and n.removeprefix("env:") not in produced]
+    declare (`produced`: its factory's `reward_names`): a misspelt name would otherwise fail every episode. A
+    factory that declares nothing (None) is warned about: each episode's missing component is a reward_error."""
+    wanted = [n for n in names if n.startswith("env:")]
+    if produced is None:
+        if wanted:
+            warnings.warn(
+                f"environment {environment!r} declares no reward_names: rewards {', '.join(wanted)} cannot be checked "
+                "before the run (a component its score lacks is None, with reward_error, in every episode)",
+                stacklevel=2,
+            )
+        return
+    unknown = [n for n in wanted if n.removeprefix("env:") not in produced]
     if unknown:
-        offers = ", ".join(f"env:{n}" for n in sorted(produced)) or "none (its factory declares no reward_names)"
+        offers = ", ".join(f"env:{n}" for n in sorted(produced)) or "none (its reward_names is empty)"
         raise ConfigError(f"rewards {', '.join(unknown)}: environment {environment!r} scores no such component; "
                           f"it offers: {offers}")  # fmt: skip
 

@@ -12,8 +12,10 @@ finds out on its first call (two one-token probes at different temperatures), re
 `--logprobs-mode processed_logprobs` (engines.launch does).
 
 Weights: `update_weights` drives vLLM's RL API on the server (needs VLLM_SERVER_DEV_MODE=1):
-`/pause?mode=...`, `/collective_rpc` reload_weights from a checkpoint folder the server can read,
-`/update_weight_version`, `/reset_prefix_cache`, `/resume`; `weight_checksums` is `/weight_checker`.
+`/pause?mode=...`, `/collective_rpc` of agentroll's reload (engines/vllm_worker.py: the server must be started
+with `--worker-extension-cls agentroll.engines.vllm_worker.AgentrollWorker`, as engines.launch does) from a
+checkpoint folder the server can read, `/update_weight_version`, `/reset_prefix_cache`, `/resume`;
+`weight_checksums` is agentroll's digest of the weights as the workers compute with them.
 """
 
 from __future__ import annotations

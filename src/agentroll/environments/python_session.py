@@ -81,6 +81,7 @@ class PythonSessionEnvironment:
     """A stateful Python sandbox per episode: variables and files persist across its calls, gone after it."""
 
     name = "python_session"
+    reward_names: tuple[str, ...] = ()  # it scores nothing of its own
 
     def __init__(self, max_concurrent: int | None = 8, **limits: Any):
         self.max_concurrent = max_concurrent

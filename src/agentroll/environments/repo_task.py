@@ -15,12 +15,14 @@ The score cannot be talked into a pass by the episode: it runs the task's pristi
 the copy's tests/, which the agent may edit or delete) on the copy's other files, in a fresh folder, and
 reads the counts from a memfd that the harness holds (with a nonce the episode never sees), not from the
 output of a process that runs the agent's code: prints, atexit handlers, os._exit and skips count for
-nothing. The agent's code still runs inside the test process, so code written to rewrite the test runner
-itself from within is not caught (docs/environments.md).
+nothing; the pristine tests are mounted read-only, and the file tools wait while the copy's code runs. The
+agent's code still runs inside the test process, so code written to patch the test runner or the assertions
+from within (e.g. replacing unittest.TestCase.assertEqual) is not caught (docs/environments.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -66,14 +68,16 @@ MAX_FILE_BYTES = 64_000
 MAX_REPORT_BYTES = 64_000
 
 
-async def run_tests(workdir: Path, limits: SandboxLimits) -> dict[str, Any]:
+async def run_tests(workdir: Path, limits: SandboxLimits, *, tests_read_only: bool = False) -> dict[str, Any]:
     """Run the unittest suite under `workdir`/tests in the sandbox (`workdir` at /work): its counts and log tail.
-    A run that ends without its report (it exited early, timed out, died) counts as one error and no test."""
+    A run that ends without its report (it exited early, timed out, died) counts as one error and no test.
+    `tests_read_only`: tests/ is mounted read-only (the code under test cannot rewrite a test not yet loaded)."""
     nonce = secrets.token_hex(16)
     report = os.memfd_create("agentroll-test-report")
     try:
         code = _RUN_TESTS.replace("@FD@", str(report)).replace("@NONCE@", nonce)
-        result = await run_python(code, limits, workdir=str(workdir), pass_fds=(report,))
+        ro = ("tests",) if tests_read_only else ()
+        result = await run_python(code, limits, workdir=str(workdir), pass_fds=(report,), read_only=ro)
         counts = _read_report(os.pread(report, MAX_REPORT_BYTES, 0), nonce)
     finally:
         os.close(report)
@@ -108,8 +112,11 @@ class RepoEpisode(ToolEnvironment):
     limits: SandboxLimits
     tools: Toolset | None = None
     messages: Sequence[Message] | None = None
+    testing: bool = False  # run_tests is running the copy's code
 
     def path(self, relative: str) -> Path:
+        if self.testing:
+            raise ToolError("the tests are running: call the file tools after run_tests has answered")
         p = (self.root / relative).resolve()
         if p != self.root and self.root not in p.parents:
             raise ToolError(f"{relative}: outside the repository")
@@ -149,7 +156,11 @@ class RepoEpisode(ToolEnvironment):
 
     async def run_tests(self) -> ToolOutput:
         """Run the repository's tests and report how many pass."""
-        counts = await run_tests(self.root, self.limits)  # the copy as it is, its own tests/ included
+        self.testing = True  # the copy's code runs now: the file tools wait (it could swap a folder for a link)
+        try:
+            counts = await run_tests(self.root, self.limits)  # the copy as it is, its own tests/ included
+        finally:
+            self.testing = False
         return ToolOutput(f"{passed(counts)} of {counts['run']} tests pass\n{counts['log']}".rstrip(),
                           metadata={k: counts[k] for k in COUNTS})  # fmt: skip
 
@@ -158,10 +169,11 @@ class RepoEpisode(ToolEnvironment):
         try:
             counts = await self._pristine_tests_in(scored)
         finally:
-            shutil.rmtree(scored, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, scored, ignore_errors=True)
         ok = passed(counts)
+        diff = await asyncio.to_thread(self.diff)  # off the loop: the other episodes go on meanwhile
         traj.metadata["repo_task"] = {**{k: counts[k] for k in COUNTS}, "passed": ok, "log": counts["log"],
-                                      "diff": self.diff()[:MAX_FILE_BYTES]}  # fmt: skip
+                                      "diff": diff[:MAX_FILE_BYTES]}  # fmt: skip
         share = ok / counts["run"] if counts["run"] else 0.0
         return {"tests_passed": share, "all_passed": float(counts["run"] > 0 and ok == counts["run"])}
 
@@ -170,11 +182,13 @@ class RepoEpisode(ToolEnvironment):
         cannot be copied (no permission, paths too deep) fail its tests: a score that raised would be no reward
         (None), which an episode must not be able to choose over a 0."""
         try:
-            shutil.copytree(self.root, dest, symlinks=True, ignore=_not_scored(self.root), dirs_exist_ok=True)
+            await asyncio.to_thread(
+                shutil.copytree, self.root, dest, symlinks=True, ignore=_not_scored(self.root), dirs_exist_ok=True
+            )
         except (OSError, shutil.Error) as e:
             return {**dict.fromkeys(COUNTS, 0), "errors": 1, "log": f"the episode's files cannot be copied: {e}"[:2000]}
         shutil.copytree(self.pristine, dest / "tests", symlinks=True)
-        return await run_tests(dest, self.limits)
+        return await run_tests(dest, self.limits, tests_read_only=True)
 
     def diff(self) -> str:
         """The episode's edits against the task's files (new files included)."""

@@ -5,7 +5,8 @@ Who plays the user: by default the run's own engine (the policy model, with its 
 sampling) and the run's renderer. `user_engine: SPEC` (an engine spec, as the run's `engine`) gives the user
 an engine of its own, built once per run (per Ray worker), started before the first episode and closed
 after the last: a frozen user model beside a training policy, which keeps its weights when the policy's
-are updated. `user_renderer: NAME` renders and parses the user's side (default: the run's renderer).
+are updated. `user_renderer: NAME` renders and parses the user's side (default: the run's renderer; required
+with `user_engine`, whose model has its own tokenizer).
 
 The user's words reach the policy as a user message: rendered context in the policy's trajectory (loss
 mask 0), never sampled tokens of the policy. What the user cost is reported apart, in
@@ -117,6 +118,7 @@ class SimulatedUser:
     """A model plays the user from the task's persona and goal; its tokens are context (mask 0), its cost apart."""
 
     name = "simulated_user"
+    reward_names: tuple[str, ...] = ()  # it scores nothing of its own
 
     def __init__(
         self,
@@ -131,6 +133,12 @@ class SimulatedUser:
         end_marker: str = "[DONE]",
         max_concurrent: int | None = None,
     ):
+        if user_engine is not None and user_renderer is None:
+            # the run's renderer speaks the policy's vocabulary: the user model would get token IDs of another
+            raise ConfigError(
+                f"simulated_user: user_engine {user_engine!r} needs user_renderer (the renderer of the user model's "
+                "own tokenizer and template; the run's renderer is the policy's)"
+            )
         self.user_engine = user_engine  # None: the run's own engine plays the user
         self.renderer: Renderer | None = get_renderer(user_renderer) if user_renderer else None  # None: the run's
         self.max_user_turns, self.persona_field, self.goal_field = max_user_turns, persona_field, goal_field

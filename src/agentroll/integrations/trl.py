@@ -51,7 +51,7 @@ from agentroll.errors import ConfigError, RatioBreach
 from agentroll.export.rows import segment_rows, split_row
 from agentroll.rollout.config import RunConfig
 from agentroll.rollout.dataset import load_tasks
-from agentroll.rollout.executor import build_engine, build_toolset, episode_id
+from agentroll.rollout.executor import Environments, LocalExecutor, build_engine, build_toolset, episode_id
 from agentroll.rollout.runner import run
 from agentroll.rollout.verify import REQUIRED_SHARE, ratio_summary
 from agentroll.rollout.versions import WEIGHTS, WeightKeeper, engine_model_dir, write_versions
@@ -176,9 +176,10 @@ class TRLRollout:
         self.version = self.engine.policy_version if isinstance(self.engine, WeightUpdatable) else 0
         # Each step's weights, for `agentroll verify RUN_DIR/train-step-N --reference hf`: fingerprints, and the
         # last `keep_versions` as folders in RUN_DIR/weights (rollout/versions.py)
-        self._call(self.engine.health())  # started: its model folder is version 0
+        self._call(self.engine.models())  # started, and a server has named its model folder
         self.keeper = WeightKeeper(self.run_dir / WEIGHTS, keep=keep_versions, model_dir=engine_model_dir(self.engine))
-        self._call(asyncio.to_thread(self.keeper.start))
+        self._call(asyncio.to_thread(self.keeper.start, self.version))
+        self.environments = self._call(self._environments())  # set up once, not once per step (a user model)
         self._last_call: float | None = None
         self.steps: list[dict[str, Any]] = []  # what RUN_DIR/steps.jsonl holds
 
@@ -196,13 +197,14 @@ class TRLRollout:
         step_dir = self._step_dir(mode, step)
         if self.version in self.keeper.versions:  # every episode of the step is sampled by this version
             write_versions(step_dir, {self.version: self.keeper.versions[self.version]})
+        step_config = self.config.model_copy(update={"samples_per_task": n})
+        executor = LocalExecutor(step_config, engine=self.engine, toolset=self.toolset, environments=self.environments)
         summary = self._call(
             run(
-                self.config.model_copy(update={"samples_per_task": n}),
+                step_config,
                 step_dir,
                 tasks=tasks,
-                engine=self.engine,
-                toolset=self.toolset,
+                executor=executor,
                 progress=False,
                 on_recorded=lambda task, traj: got.__setitem__(traj.id, traj),
             )
@@ -236,6 +238,7 @@ class TRLRollout:
 
     def close(self) -> None:
         async def shut() -> None:
+            await self.environments.aclose()
             if self._own_tools:
                 await self.toolset.aclose()
             if self._own_engine:
@@ -254,6 +257,11 @@ class TRLRollout:
         self.close()
 
     # ---- the parts ----
+
+    async def _environments(self) -> Environments:
+        environments = Environments.of(self.config, self.engine)  # on this loop: its semaphore is bound to it
+        await environments.start()
+        return environments
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()

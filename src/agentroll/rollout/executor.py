@@ -60,25 +60,34 @@ class Executor(Protocol):
 class LocalExecutor:
     """`config.concurrency` asyncio workers on this loop share one engine and one toolset.
 
-    `engine` / `toolset` override what the config names (the caller keeps ownership: they are not closed).
+    `engine` / `toolset` / `environments` override what the config names (the caller keeps ownership: they are
+    not closed; started `environments` let a trainer that runs once per step keep e.g. a user model loaded).
     """
 
-    def __init__(self, config: RunConfig, *, engine: Any = None, toolset: Any = None, gate: Gate | None = None):
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        engine: Any = None,
+        toolset: Any = None,
+        gate: Gate | None = None,
+        environments: Environments | None = None,
+    ):
         self.config = config
-        self.engine, self.toolset = engine, toolset
-        self.environments: Environments | None = None
-        self._own_engine, self._own_tools = engine is None, toolset is None
+        self.engine, self.toolset, self.environments = engine, toolset, environments
+        self._own_engine, self._own_tools, self._own_envs = engine is None, toolset is None, environments is None
         self.gate = gate  # awaited before each episode starts (a stream holds workers back while batches wait)
 
     async def start(self, has_work: bool) -> None:
         self.engine = self.engine or build_engine(self.config)
         self.toolset = self.toolset or build_toolset(self.config)
-        self.environments = Environments.of(self.config, self.engine)
+        self.environments = self.environments or Environments.of(self.config, self.engine)
         if self._own_tools:
             await self.toolset.start()
         if has_work:  # start the engine before the clock: throughput is about episodes, not model loading
             await self.engine.health()
-            await self.environments.start()
+            if self._own_envs:
+                await self.environments.start()
 
     async def run(self, pending: list[tuple[Task, int]], record: Record) -> None:
         from agentroll.renderers import get_renderer
@@ -112,7 +121,7 @@ class LocalExecutor:
         return {}
 
     async def aclose(self) -> None:
-        if self.environments is not None:
+        if self._own_envs and self.environments is not None:
             await self.environments.aclose()
         if self._own_tools and self.toolset is not None:
             await self.toolset.aclose()

@@ -161,10 +161,11 @@ class Rollouts:
         if not isinstance(self.engine, WeightUpdatable):
             raise ConfigError(f"engine {getattr(self.engine, 'name', self.engine)!r} cannot take new weights")
         if self._keeper is None:  # what each version's weights were, for `agentroll verify` (rollout/versions.py)
+            await self.engine.models()  # a server names its model folder once asked
             keeper = WeightKeeper(self.run_dir / WEIGHTS, keep=self.config.keep_versions,
                                   model_dir=engine_model_dir(self.engine))  # fmt: skip
             keeper.versions.update(read_versions(self.run_dir))
-            await asyncio.to_thread(keeper.start)
+            await asyncio.to_thread(keeper.start, self.engine.policy_version)
             self._keeper = keeper
         update = await self.engine.update_weights(source, version=version, mode=mode)
         await asyncio.to_thread(self._keeper.add, version, source)  # before the trainer's next step changes them

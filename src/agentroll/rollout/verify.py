@@ -25,6 +25,7 @@ async def verify_trajectories(engine: Any, trajs: Iterable[Trajectory], *, concu
     limit = asyncio.Semaphore(concurrency)
 
     # The engine scores with the weights it holds now: tokens another version sampled are not its to check.
+    await engine.models()  # started: a server has read its weights' version
     current = getattr(engine, "policy_version", 0)
     mismatch: dict[int | None, int] = {}
 

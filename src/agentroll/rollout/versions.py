@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,19 +51,26 @@ class WeightKeeper:
         if keep < 0:
             raise ConfigError(f"keep_versions {keep}: must be >= 0")
         if keep and (model_dir is None or not (model_dir / "config.json").exists()):
-            raise ConfigError(
-                f"keep_versions {keep}: kept weights need the engine's model folder (its config), and the engine "
-                f"names none ({model_dir}); use keep_versions: 0 (fingerprints only)"
+            warnings.warn(
+                f"keep_versions {keep}: kept weights need the engine's model folder (its config and tokenizer), and "
+                f"the engine names none on this machine ({model_dir}): only fingerprints are recorded (verify then "
+                "needs each version's weights given with --model)",
+                stacklevel=2,
             )
+            keep = 0
         self.root, self.keep, self.model_dir = Path(root), keep, model_dir
         self.versions: dict[int, PolicyVersion] = {}
-        self._kept: deque[int] = deque()
+        # folders an earlier process of this run kept count too (a resumed stream, a new TRLRollout)
+        on_disk = sorted(int(p.name.removeprefix("version-")) for p in self.root.glob("version-[0-9]*") if p.is_dir())
+        self._kept: deque[int] = deque(on_disk)
 
-    def start(self) -> PolicyVersion | None:
-        """Version 0: the engine's own model folder, where it is."""
-        if 0 not in self.versions and self.model_dir is not None and any(self.model_dir.glob("*.safetensors")):
+    def start(self, current: int = 0) -> PolicyVersion | None:
+        """Record the engine's weights now: at version 0 they are its own model folder (recorded where it is).
+        An engine already past version 0 holds weights nobody recorded here: they stay unknown."""
+        folder = self.model_dir
+        if current == 0 and 0 not in self.versions and folder is not None and any(folder.glob("*.safetensors")):
             self.versions[0] = PolicyVersion(0, fingerprint(self.model_dir), self.model_dir.resolve())
-        return self.versions.get(0)
+        return self.versions.get(current)
 
     def add(self, version: int, source: WeightSource) -> PolicyVersion:
         """Call while `source` still holds the weights the engine was given (a trainer steps right after)."""
@@ -168,7 +176,6 @@ class VersionReferences:
         self.recorded = read_versions(run_dir)
         self.dtype = dtype
         self.given = {fingerprint(m): m for m in models} if self.recorded else {}
-        start = models[0] if models else default
         self.folders: dict[int, Path] = {}
         self.missing: dict[int | None, str] = {}
         for v, entry in self.recorded.items():
@@ -178,8 +185,12 @@ class VersionReferences:
                 self.folders[v] = entry.weights
             else:
                 self.missing[v] = self._why(entry)
-        if 0 not in self.recorded and start is not None:
-            self.folders[0] = start
+        if 0 not in self.recorded:  # the start-up weights: the run's model, else a given folder of no other version
+            recorded_fps = {e.fingerprint for e in self.recorded.values()}
+            unmatched = [m for fp, m in self.given.items() if fp not in recorded_fps]
+            start = default or (models[0] if not self.recorded and models else None) or next(iter(unmatched), None)
+            if start is not None:
+                self.folders[0] = start
         self._loaded: tuple[Path, Any] | None = None
 
     def matches(self) -> dict[str, int | None]:

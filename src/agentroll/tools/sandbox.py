@@ -72,13 +72,19 @@ def find_tools() -> dict[str, str]:
 
 
 async def run_python(
-    code: str, limits: SandboxLimits = SandboxLimits(), *, workdir: str | None = None, pass_fds: Sequence[int] = ()
+    code: str,
+    limits: SandboxLimits = SandboxLimits(),
+    *,
+    workdir: str | None = None,
+    pass_fds: Sequence[int] = (),
+    read_only: Sequence[str] = (),
 ) -> SandboxResult:
     """Run `code` (fed on stdin) in a fresh sandbox and return what it printed and how it ended.
 
     `workdir`: a directory of the caller's to work in (bound at /work, writable; the caller owns and removes
-    it), instead of a fresh empty one. `pass_fds`: the caller's file descriptors the code inherits (same
-    numbers), e.g. a memfd that only the caller can read afterwards (a channel apart from stdout)."""
+    it), instead of a fresh empty one; `read_only`: folders in it (relative paths) mounted read-only over
+    themselves. `pass_fds`: the caller's file descriptors the code inherits (same numbers), e.g. a memfd that
+    only the caller can read afterwards (a channel apart from stdout)."""
     tools = find_tools()
     own = workdir is None
     work = tempfile.mkdtemp(prefix="agentroll-sandbox-") if workdir is None else workdir
@@ -86,7 +92,7 @@ async def run_python(
     try:
         if os.geteuid() == 0:
             _chown_tree(work, uid)
-        argv = _command(tools, work, uid, limits)
+        argv = _command(tools, work, uid, limits, read_only=read_only)
         return await _run(argv, code, limits, pass_fds)
     finally:
         if own:
@@ -101,7 +107,12 @@ def _chown_tree(root: str, uid: int) -> None:
 
 
 def _command(
-    tools: dict[str, str], workdir: str, uid: int, limits: SandboxLimits, program: tuple[str, ...] = ("-",)
+    tools: dict[str, str],
+    workdir: str,
+    uid: int,
+    limits: SandboxLimits,
+    program: tuple[str, ...] = ("-",),
+    read_only: Sequence[str] = (),
 ) -> list[str]:
     interpreter = os.path.realpath(sys.executable)
     prefix = os.path.realpath(sys.base_prefix)
@@ -125,6 +136,8 @@ def _command(
     if not prefix.startswith("/usr/"):
         mounts += ["--ro-bind", prefix, prefix]
     mounts += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", workdir, "/work", "--chdir", "/work"]
+    for rel in read_only:
+        mounts += ["--ro-bind", os.path.join(workdir, rel), os.path.join("/work", rel)]
     env = [
         "--clearenv",
         "--setenv",
