@@ -115,7 +115,7 @@ async def measure_on(url: str, *, latencies: tuple[float, ...], oversubscription
         "p5_cells": cells,
         "p5_load_average": load,
         "p5_notes": (
-            f"{workload.describe().replace(f'concurrency {BATCH}', '')}; vLLM CPU server, --max-num-seqs {BATCH}; "
+            f"{workload.describe().replace(f', concurrency {BATCH}', '')}; vLLM CPU server, --max-num-seqs {BATCH}; "
             f"guided calculator calls, each waiting lognormal(mean L, sigma {SIGMA}) before it answers; rollout "
             f"with k x {BATCH} "
             f"episodes in flight vs raw replay of the same requests with {BATCH} in flight; headline: "

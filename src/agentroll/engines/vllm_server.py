@@ -160,7 +160,7 @@ class VLLMServerEngine(ServerEngine):
         try:
             body = await self._rl("POST", "/collective_rpc", {"method": method, "kwargs": kwargs or {}})
         except EngineError as e:
-            if method not in str(e):
+            if f"has no attribute '{method}'" not in str(e).replace("\\'", "'"):  # vLLM's words for a missing method
                 raise
             raise ConfigError(
                 f"{self.base_url}: its workers lack agentroll's weight methods; start vLLM with --worker-extension-cls "
