@@ -85,3 +85,12 @@ def test_a_folder_given_for_one_version_is_not_taken_for_the_start_up_weights(mo
     references = VersionReferences(tmp_path, models=[model_dir], default=None)
     assert references.folders == {3: model_dir} and references.get(0) is None
     assert "did not record" in references.why_missing(0)
+
+
+def test_a_run_that_recorded_no_versions_is_checked_against_the_model_it_names(model_dir: Path, tmp_path: Path) -> None:
+    """No update during the run: its tokens are all of one version (not 0 when a trainer updated the engine
+    before), and the run's model checks them, as the caller says (`assumed`). Several versions cannot be split."""
+    one = VersionReferences(tmp_path, models=[], default=model_dir, seen={1040})
+    assert one.folders == {1040: model_dir} and one.assumed == {1040: str(model_dir)} and one.get(None) is not None
+    several = VersionReferences(tmp_path, models=[], default=model_dir, seen={3, 4})
+    assert several.folders == {} and "holds tokens of several" in several.why_missing(3)

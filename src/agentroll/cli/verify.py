@@ -79,7 +79,8 @@ def _verify_reference(run_dir: Path, args: argparse.Namespace) -> dict:
         except ConfigError:
             if not (run_dir / VERSIONS).exists():
                 raise  # nothing else names the weights
-    references = VersionReferences(run_dir, models=models, default=default, dtype=args.dtype)
+    seen = {v for t in trajs for turn in t.turns for v in turn.token_versions()}
+    references = VersionReferences(run_dir, models=models, default=default, dtype=args.dtype, seen=seen)
     raw_rows: dict[tuple[str, int], dict] = {}
 
     def keep_raw(traj: Any, index: int, positions: list[int], scores: Any) -> None:
@@ -102,6 +103,8 @@ def _verify_reference(run_dir: Path, args: argparse.Namespace) -> dict:
         report["raw_logprobs"] = str(out)
     weights = {str(v): str(p) for v, p in sorted(references.folders.items())}
     given = {"models_given": references.matches()} if references.recorded and models else {}
+    if references.assumed:  # no versions.jsonl: the one model checks the run's one version, as the user says
+        given["assumed"] = {str(v): p for v, p in references.assumed.items()}
     return {"run_dir": str(run_dir), "reference": "hf", "weights": weights, **given, "dtype": args.dtype, **report}
 
 

@@ -169,11 +169,22 @@ class VersionReferences:
     """The transformers reference of each policy version a run recorded (rollout.verify.VersionScorers): its kept
     folder, or a folder the user gives whose fingerprint matches it; loaded when first needed, one at a time.
 
-    A run that recorded no versions took no weight updates: its version-0 tokens (and tokens whose engine did not
-    say) are the start-up model's, `default` or the first folder given."""
+    A run that recorded no versions took no weight updates: its tokens, all of one version (`seen`, which need
+    not be 0: an engine a trainer updated before the run), are checked against `default` or the first folder
+    given, which the caller vouches for (`assumed` says so). Tokens of several versions with none recorded
+    cannot be told apart: each is a version mismatch."""
 
-    def __init__(self, run_dir: Path, *, models: list[Path], default: Path | None, dtype: str = "float32"):
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        models: list[Path],
+        default: Path | None,
+        dtype: str = "float32",
+        seen: set[int | None] | None = None,
+    ):
         self.recorded = read_versions(run_dir)
+        self.assumed: dict[int, str] = {}
         self.dtype = dtype
         self.given = {fingerprint(m): m for m in models} if self.recorded else {}
         self.folders: dict[int, Path] = {}
@@ -189,8 +200,12 @@ class VersionReferences:
             recorded_fps = {e.fingerprint for e in self.recorded.values()}
             unmatched = [m for fp, m in self.given.items() if fp not in recorded_fps]
             start = default or (models[0] if not self.recorded and models else None) or next(iter(unmatched), None)
-            if start is not None:
-                self.folders[0] = start
+            numbered = {v for v in seen or () if v is not None} or {0}
+            if start is not None and (self.recorded or len(numbered) == 1):
+                version = 0 if self.recorded else next(iter(numbered))
+                self.folders[version] = start
+                if not self.recorded:
+                    self.assumed[version] = str(start)
         self._loaded: tuple[Path, Any] | None = None
 
     def matches(self) -> dict[str, int | None]:
@@ -200,7 +215,7 @@ class VersionReferences:
 
     def get(self, version: int | None) -> Any:
         if version is None:  # the engine did not say: the start-up weights, unless the run took updates
-            version = 0 if set(self.recorded) <= {0} else None
+            version = next(iter(self.assumed), 0) if set(self.recorded) <= {0} else None
         folder = self.folders.get(version) if version is not None else None
         if folder is None:
             return None
@@ -218,6 +233,11 @@ class VersionReferences:
             )
         if version in self.missing:
             return self.missing[version]
+        if not self.recorded:
+            return (
+                f"version mismatch: sampled by policy version {version}; the run recorded no versions ({VERSIONS}) "
+                "and holds tokens of several, so which weights sampled which cannot be told"
+            )
         return (
             f"version mismatch: sampled by policy version {version}, which the run did not record (no "
             f"{VERSIONS} line): only the start-up weights are known"
