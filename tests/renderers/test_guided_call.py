@@ -56,6 +56,18 @@ def test_named_forces_up_to_the_arguments_and_guides_the_rest(renderer):
     assert [(c.status, c.call.name, c.call.arguments) for c in parsed.tool_calls] == [("ok", "search", {"q": "rain"})]
 
 
+def test_xgrammar_takes_indented_arguments_but_ends_a_run_of_blank_lines(renderer):
+    """vLLM compiles the tag with xgrammar; a 135M model at temperature 1 once wrote newlines until max_tokens."""
+    from xgrammar import Grammar
+    from xgrammar.testing import _is_grammar_accept_string as accepts
+
+    grammar = Grammar.from_structural_tag(json.dumps(renderer.guided_call([WEATHER, SEARCH], "search").structural_tag))
+    end = "}\n</tool_call>"
+    assert accepts(grammar, ' {"q": "rain"}' + end)
+    assert accepts(grammar, ' {\n    "q": "rain"\n}' + end)
+    assert not accepts(grammar, ' {"q": "rain"' + "\n" * 40 + "}" + end)
+
+
 def test_a_tool_that_is_not_offered_cannot_be_guided(renderer):
     with pytest.raises(RenderError, match="no tool named 'nope'"):
         renderer.guided_call([WEATHER], "nope")

@@ -33,6 +33,7 @@ from agentroll.types import Message, ParsedMessage, ParseMode, ToolCall, ToolSpe
 
 _PLACEHOLDER_USER = Message(role="user", content=".")
 PLACEHOLDER_ARGS = '{"__AR_ARG__": 0}'  # a placeholder call's arguments as templates write them (tojson)
+_MAX_BLANKS = 16  # consecutive whitespace characters a guided call's JSON may hold between tokens
 
 
 class HFTokenizer:
@@ -340,7 +341,9 @@ class TemplateRenderer:
 
         def rest(t: ToolSpec, head: str) -> dict[str, Any]:
             parts = [{"type": "const_string", "value": head}] if head else []
-            parts.append({"type": "json_schema", "json_schema": t.input_schema})
+            # xgrammar lets JSON whitespace run on; a small model can loop on newlines until max_tokens,
+            # leaving the call unfinished. A cap still allows indented JSON, never an endless run.
+            parts.append({"type": "json_schema", "json_schema": t.input_schema, "max_whitespace_cnt": _MAX_BLANKS})
             parts += [{"type": "const_string", "value": closer}] if closer else []
             return {"type": "sequence", "elements": parts}
 
