@@ -55,14 +55,38 @@ def _as_number(s: Any) -> float | None:
 
 
 def exact_match(traj: Trajectory, task: Task) -> float:
-    last = next((m for m in reversed(traj.messages) if m.role == "assistant"), None)
-    got = final_answer(last.content if last else None)
+    got = final_answer(last_answer(traj))
     if got is None or task.answer is None:
         return 0.0
     a, b = _as_number(got), _as_number(task.answer)
     if a is not None and b is not None:
-        return float(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9))
+        return float(_close(a, b))
     return float(got.strip() == str(task.answer).strip())
+
+
+def answer_from_tool(answer_text: str | None, results: Iterable[str]) -> bool:
+    """Whether the answer a response commits to (`final_answer`) was read off a tool result: it equals a
+    result's text or one of the numbers in it (the calculator's `31` behind `#### 31`)."""
+    got = final_answer(answer_text)
+    if got is None:
+        return False
+    number = _as_number(got)
+    for text in results:
+        if got.strip() == text.strip():
+            return True
+        if number is not None and any(_close(number, _as_number(n)) for n in _NUMBER.findall(text)):
+            return True
+    return False
+
+
+def _close(a: float, b: float | None) -> bool:
+    return b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def last_answer(traj: Trajectory) -> str | None:
+    """The text of the episode's last assistant message (what `exact_match` grades)."""
+    last = next((m for m in reversed(traj.messages) if m.role == "assistant"), None)
+    return last.content if last else None
 
 
 def recall_at_k(k: int | None = None) -> RewardFn:

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "agentroll.cli.verify",
         "recompute a run's logprobs (transformers or an engine); fail on a breach",
     ),
+    "eval": ("agentroll.cli.eval", "evaluate a checkpoint on a config's tasks: pass@k, reward, tool use, --compare"),
     "export": ("agentroll.cli.export", "export a run: jsonl | parquet | hf | verl | trl"),
     "serve": ("agentroll.cli.serve", "OpenAI-compatible server that captures every token into trajectories"),
     "bench": ("agentroll.cli.bench", "benchmarks P1-P4 + routing, side by side in one run (--json)"),

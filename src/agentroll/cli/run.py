@@ -106,7 +106,8 @@ def _print_summary(s: dict) -> None:
         f"episodes      {s['episodes']}/{s['planned']} ({s['new_episodes']} this run, {s['errors']} errors)",
         f"stop reasons  {stops or '-'}",
         f"reward        {mean}{without}",
-        f"tool calls    {s['tool_calls']} ({s['tool_errors']} errors)",
+        f"tool calls    {s['tool_calls_made']} made, {s['tool_calls_ran']} ran ({s['tool_errors']} errors); "
+        f"{s['answers_from_tools']} final answers read off a tool result",
         f"throughput    {s['sampled_tokens_per_s']} sampled tok/s over {s['wall_s']:.1f} s",
         f"drift         {s['drift_count']} trajectories",
         f"trajectories  {s['trajectories']}",

@@ -4,7 +4,7 @@ CPython starts a collection pass every 700 net new container objects. A turn of 
 hundreds (messages, parsed calls, records, asyncio bookkeeping), nearly all freed at once by
 reference counting, so most passes find nothing, yet each one walks every young object, and every
 tenth pass also the older ones: the live episodes' token lists. On the P2 workload (see
-docs/benchmarks.md) the default threshold cost about a third of the loop's time. A threshold of
+docs/bench.md) the default threshold cost about a third of the loop's time. A threshold of
 20,000 objects keeps that cost small; cyclic garbage is still collected, a little later.
 """
 

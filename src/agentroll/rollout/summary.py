@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentroll.agent.episode import SKIPPED
-from agentroll.agent.rewards import REWARD_ERROR, group_stats
+from agentroll.agent.rewards import REWARD_ERROR, answer_from_tool, group_stats
 
 # Stop reasons that mean something went wrong (the episode is still data, but a user should look).
 ERROR_STOPS = frozenset({"engine_error", "tool_failure", "timeout", "render_error", "environment_error", "error"})
@@ -28,8 +28,11 @@ class Tally:
     sampled_tokens: int = 0
     drift: int = 0
     errors: int = 0
-    tool_calls: int = 0
+    tool_calls: int = 0  # tool results (calls that ran, or were answered with an error)
     tool_errors: int = 0
+    calls_made: int = 0  # calls the model wrote (parsed, malformed ones included)
+    calls_ran: int = 0  # tool results without an error
+    answers_from_tools: int = 0  # episodes whose final answer is a tool result (agent.rewards.answer_from_tool)
     logprobs_modes: Counter[str] = field(default_factory=Counter)
     policy_versions: Counter[int] = field(default_factory=Counter)  # sampled tokens per version
     stale: int = 0  # episodes kept past max_staleness (metadata["stale"])
@@ -44,6 +47,10 @@ class Tally:
         results = record.get("tool_results", [])
         self.tool_calls += len(results)
         self.tool_errors += sum(bool(r.get("is_error")) and not _skipped(r) for r in results)
+        self.calls_ran += sum(not r.get("is_error") for r in results)
+        self.calls_made += sum(len(t.get("tool_calls") or ()) for t in record.get("turns", []))
+        said = [m.get("content") for m in record.get("messages", []) if m.get("role") == "assistant"]
+        self.answers_from_tools += bool(said) and answer_from_tool(said[-1], (r.get("content", "") for r in results))
         if record.get("reward") is not None:
             self.rewards.append(float(record["reward"]))
             self.groups[record.get("task_id", "")][record.get("sample_index", 0)] = float(record["reward"])
@@ -85,6 +92,9 @@ def summarize(tally: Tally, *, planned: int, new_episodes: int, new_tokens: int,
         },
         "tool_calls": tally.tool_calls,
         "tool_errors": tally.tool_errors,
+        "tool_calls_made": tally.calls_made,
+        "tool_calls_ran": tally.calls_ran,
+        "answers_from_tools": tally.answers_from_tools,
         "sampled_tokens": tally.sampled_tokens,
         "wall_s": round(wall_s, 3),
         "sampled_tokens_per_s": round(new_tokens / wall_s, 2) if wall_s > 0 else None,
