@@ -64,7 +64,7 @@ if installed && [ -z "${AGENTROLL_REPIN:-}" ]; then
 else
   echo "[install_engine] installing $TORCH $VLLM into $("$PY" -c 'import sys; print(sys.prefix)')" >&2
   # torch first with its own (small) dependency set; it resolves to the on-disk +cpu build.
-  "$PY" -m pip install -q "$TORCH"
+  "$PY" -m pip install -q --no-warn-conflicts "$TORCH"
   "$PY" -m pip install -q --no-deps "$VLLM" "${DEPS[@]}"
   "$PY" -c "import vllm, torch, transformers; print('[install_engine] ok: vllm', vllm.__version__, 'torch', torch.__version__)"
 fi

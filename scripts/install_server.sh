@@ -14,5 +14,5 @@ if "$PY" scripts/pins_met.py "${PIP_PINS[@]}"; then
     echo "[install_server] pins already met" >&2
 else
     echo "[install_server] pip install ${PIP_PINS[*]}" >&2
-    "$PY" -m pip install --quiet "${PIP_PINS[@]}"
+    "$PY" -m pip install --quiet --no-warn-conflicts "${PIP_PINS[@]}"
 fi

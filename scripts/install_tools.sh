@@ -19,7 +19,7 @@ log() { echo "[install_tools] $*" >&2; }
 # 1. Python packages (pip only runs when a pin is not met).
 if ! "$PY" scripts/pins_met.py "${PIP_PINS[@]}"; then
   log "pip install ${PIP_PINS[*]}"
-  "$PY" -m pip install -q "${PIP_PINS[@]}"
+  "$PY" -m pip install -q --no-warn-conflicts "${PIP_PINS[@]}"
 fi
 
 # 2. The npm filesystem MCP server, pinned, into a project-local prefix.

@@ -14,7 +14,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${1:-$ROOT/.venv/bin/python}
 
 if ! "$PY" -c "import sentencepiece" 2>/dev/null; then
-  "$PY" -m pip install --quiet "sentencepiece==0.2.3"
+  "$PY" -m pip install --quiet --no-warn-conflicts "sentencepiece==0.2.3"
 fi
 "$PY" - <<'PY'
 from agentroll.renderers.harmony import o200k_tiktoken_dir
