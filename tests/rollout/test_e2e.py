@@ -214,3 +214,16 @@ def test_cli_verify_uses_the_reference_and_keeps_raw_logprobs_alongside(
         assert all((row["raw_logprobs"][i] is None) == (seg.loss_mask[i] == 0) for i in range(len(seg.token_ids)))
         # at temperature 0.3 the model's own distribution is another one: the raw logprobs are lower
         assert sum(row["raw_logprobs"][i] for i in sampled) < sum(seg.logprobs[i] for i in sampled)
+
+
+def test_the_demo_calls_its_tool_in_every_episode_and_counts_what_came_of_it(loop: Any, engine: Any, tmp_path) -> None:
+    """examples/arithmetic_calculator.yaml (./dev demo) on the embedded engine: the guided first turn is a
+    calculator call in every episode; the summary's counts are those of the trajectories on disk."""
+    config = load_config(Path(__file__).parents[2] / "examples" / "arithmetic_calculator.yaml", limit=3)
+    summary = loop.run(run(config, tmp_path / "demo", engine=engine, progress=False))
+    trajs = trajectories(tmp_path / "demo")
+    assert summary["episodes"] == len(trajs) == 6
+    assert all(t.turns[0].tool_calls and t.turns[0].constrained for t in trajs)
+    assert summary["tool_calls_made"] == sum(len(turn.tool_calls) for t in trajs for turn in t.turns) >= 6
+    assert summary["tool_calls_ran"] == sum(not r.is_error for t in trajs for r in t.tool_results) > 0
+    assert summary["reward"]["n"] == 6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,27 @@ def test_example_config_makes_gsm8k_tasks_with_numeric_answers() -> None:
     ids = planned_ids(tasks, config.samples_per_task)
     assert len(ids) == len(set(ids)) == len(tasks) * config.samples_per_task
     assert ids[:2] == ["0:0", "0:1"]
+
+
+def test_the_demo_data_is_what_its_seeded_generator_writes_and_is_right(tmp_path: Path) -> None:
+    """examples/data/arithmetic: make.py rewrites the same files; every answer is the arithmetic it states."""
+    import runpy
+    import shutil
+
+    data = EXAMPLE.parent / "data" / "arithmetic"
+    shutil.copy(data / "make.py", tmp_path / "make.py")
+    runpy.run_path(str(tmp_path / "make.py"), run_name="__main__")
+    for name in ("train.jsonl", "test.jsonl"):
+        assert (tmp_path / name).read_bytes() == (data / name).read_bytes(), name
+    config = load_config(EXAMPLE.parent / "arithmetic_calculator.yaml", limit=500)
+    tasks = load_tasks(config)
+    train = {json.loads(line)["question"] for line in (data / "train.jsonl").read_text().splitlines()}
+    assert len(tasks) == 500 and not train & {t.messages[-1].content for t in tasks}  # held out
+    for t in tasks:  # the numbers in the question give the answer by the kind's own arithmetic
+        a, b, *c = (int(n) for n in re.findall(r"\d+", t.messages[-1].content))
+        kind = t.metadata["row"]["kind"]
+        want = {"multiply": a * b, "subtract": a - b, "divide": a // b, "two_step": a * b - sum(c)}[kind]
+        assert t.answer == want, t.messages[-1].content
 
 
 def test_limit_override_and_parquet_dataset(tmp_path: Path) -> None:
