@@ -50,6 +50,9 @@ def test_eval_compares_two_engines_on_the_same_tasks_and_reports_tool_use(vllm_s
     ET.fromstring((out / "eval.svg").read_text())  # a well-formed SVG
 
     label_b = list(result["candidates"])[1]
-    again = _eval("--limit", "3", "--samples", "2", "--engine", b, "--out", str(out))
-    assert again.returncode == 0, again.stderr[-3000:]  # b's episodes are on disk: nothing is played again
-    assert json.loads((out / "eval.json").read_text())["candidates"] == {label_b: result["candidates"][label_b]}
+    lines_before = (out / label_b / "trajectories.jsonl").read_text()
+    again = _eval("--limit", "2", "--samples", "2", "--engine", b, "--out", str(out))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (out / label_b / "trajectories.jsonl").read_text() == lines_before  # on disk already: nothing replayed
+    (report,) = json.loads((out / "eval.json").read_text())["candidates"].values()
+    assert report["tasks"] == 2 and report["episodes"] == 4  # the eval asked for, not all that is on disk

@@ -23,6 +23,7 @@ from agentroll.errors import ConfigError
 from agentroll.rollout.config import load_config
 from agentroll.rollout.dataset import load_tasks
 from agentroll.rollout.evaluate import compare, evaluate, score_run
+from agentroll.rollout.runner import planned_ids
 from agentroll.rollout.runner import run as run_rollout
 from agentroll.rollout.store import MANIFEST
 from agentroll.view.charts import pass_chart
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     candidates = _labelled([_as_spec(s) for s in specs])
     ks = sorted({int(k) for k in args.k.split(",") if k.strip()})
     tasks = load_tasks(config)
+    planned = set(planned_ids(tasks, config.samples_per_task))
     reports: dict[str, Any] = {}
     scores = {}
     for label, spec in candidates.items():
@@ -71,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
         one = config.model_copy(update={"engine": spec, "output_dir": str(run_dir)})
         resume = _resumable(run_dir, spec, overwrite=args.overwrite)
         asyncio.run(run_rollout(one, run_dir, resume=resume, overwrite=not resume, progress=not args.no_progress))
-        scores[label] = score_run(load_trajectories(run_dir), tasks, metric=metric, threshold=args.threshold,
-                                  by=args.by)  # fmt: skip
+        played = [t for t in load_trajectories(run_dir) if t.id in planned]  # an earlier, larger eval: not those
+        scores[label] = score_run(played, tasks, metric=metric, threshold=args.threshold, by=args.by)
         reports[label] = {"engine": spec, **evaluate(scores[label], ks)}
     result: dict[str, Any] = {"config": str(args.config), "metric": metric, "threshold": args.threshold,
                               "samples_per_task": config.samples_per_task, "candidates": reports}  # fmt: skip
