@@ -27,7 +27,6 @@ from agentroll.rollout.config import load_config
 from agentroll.rollout.dataset import load_tasks
 from agentroll.rollout.runner import planned_ids, run
 from agentroll.rollout.store import read_records
-from tests.conftest import HAVE_VLLM
 
 pytestmark = [
     pytest.mark.slow,
@@ -35,19 +34,6 @@ pytestmark = [
 ]
 EXAMPLE = Path(__file__).parents[2] / "examples" / "gsm8k_calculator.yaml"
 PLANNED = 10
-
-
-@pytest.fixture(scope="module")
-def vllm_spec(model_dir: Path) -> Iterator[str]:
-    if not HAVE_VLLM:
-        pytest.skip("vLLM not installed: run scripts/install_engine.sh")
-    from agentroll.engines.launch import start_vllm_server
-
-    server = start_vllm_server(model_dir, kv_cache_gib=1, startup_timeout_s=480)  # 2 cores shared with other tests
-    try:
-        yield server.url.replace("http://", "vllm://")
-    finally:
-        server.stop()
 
 
 def small_config(engine: str) -> Any:

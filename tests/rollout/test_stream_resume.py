@@ -1,6 +1,6 @@
 """A stream SIGKILLed while its trainer trains, with groups in flight, then resumed in a new process: every
 group reaches a trainer exactly once, a partial group is completed and handed out whole, no episode is played
-twice. Both trainer processes drive `Rollouts` on one real vLLM server (this module's fixture); the test
+twice. Both trainer processes drive `Rollouts` on one real vLLM server (tests/rollout/conftest.py); the test
 process only starts, kills and reads. Run as a module, this file is that trainer (see `train`)."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,21 +93,6 @@ def kill_point(run_dir: Path, log: Path) -> tuple[set[str], set[str]] | None:
     complete = {t for t, eps in on_disk.items() if len(eps) == SAMPLES} - received
     partial = {t for t, eps in on_disk.items() if len(eps) < SAMPLES}
     return (complete, partial) if complete and partial else None
-
-
-@pytest.fixture(scope="module")
-def vllm_spec(model_dir: Path) -> Iterator[str]:
-    from tests.conftest import HAVE_VLLM
-
-    if not HAVE_VLLM:
-        pytest.skip("vLLM not installed: run scripts/install_engine.sh")
-    from agentroll.engines.launch import start_vllm_server
-
-    server = start_vllm_server(model_dir, kv_cache_gib=1, startup_timeout_s=480)  # 2 cores shared with other tests
-    try:
-        yield server.url.replace("http://", "vllm://")
-    finally:
-        server.stop()
 
 
 @pytest.mark.slow
