@@ -16,6 +16,7 @@ def test_a_candidate_is_named_after_its_checkpoint_folder_or_its_address():
         "step-40",
         "vllm_127.0.0.1_8000",
     ]
+    assert list(_labelled(["embedded?model=/ck/step-40&dtype=bfloat16"])) == ["step-40"]
     assert list(_labelled(["embedded", "embedded"])) == ["embedded-0", "embedded-1"]
 
 

@@ -17,6 +17,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from agentroll.cli.export import load_trajectories
 from agentroll.errors import ConfigError
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if metric != "reward" and metric not in config.rewards:
         raise ConfigError(f"--metric {metric}: not a reward of this config (it has {sorted(config.rewards)})")
     out = Path(args.out or Path("runs") / "eval" / Path(args.config).stem)
-    specs = args.compare or [args.engine or (_as_spec(args.model) if args.model else config.engine)]
+    specs = args.compare or [args.model or args.engine or config.engine]
     candidates = _labelled([_as_spec(s) for s in specs])
     ks = sorted({int(k) for k in args.k.split(",") if k.strip()})
     tasks = load_tasks(config)
@@ -99,7 +100,8 @@ def _labelled(specs: list[str]) -> dict[str, str]:
     labels = []
     for spec in specs:
         head, _, query = spec.partition("?")
-        name = Path(query.partition("model=")[2]).name if "model=" in query else head
+        model = dict(parse_qsl(query)).get("model")  # the registry's option syntax (engines/registry.py)
+        name = Path(model).name if model else head
         labels.append(re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "engine")
     if len(set(labels)) < len(labels):  # the same name twice (one spec compared with itself)
         labels = [f"{label}-{i}" for i, label in enumerate(labels)]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -123,7 +123,7 @@ def _report(scores: Sequence[EpisodeScore], ks: Sequence[int]) -> dict[str, Any]
         "episodes_with_a_call_that_ran": _ratio(sum(s.calls_ran > 0 for s in scores), episodes),
         "answers_from_tools": _ratio(sum(s.answer_from_tool for s in scores), episodes),
         "successes_from_tools": _ratio(sum(s.answer_from_tool for s in successes), len(successes)),
-        "stop_reasons": dict(sorted(_count(s.stop_reason for s in scores).items())),
+        "stop_reasons": dict(sorted(Counter(s.stop_reason for s in scores).items())),
     }
 
 
@@ -164,10 +164,3 @@ def bootstrap_interval(
 
 def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
-
-
-def _count(items: Iterable[str]) -> dict[str, int]:
-    out: dict[str, int] = defaultdict(int)
-    for item in items:
-        out[item] += 1
-    return out
